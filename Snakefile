@@ -1,0 +1,35 @@
+# Deepfake-detection ensembles: a reproduction, and extension, of
+# "Stronger Together? An Ensemble of CNNs for Deepfakes Detection".
+#
+# dataset roots -> manifest -> splits -> preprocessing batches -> HDF5 shards
+#   -> four single detectors (train, predict, evaluate) -> seven ensembles
+#   -> summary table and HTML report (snakemake --report results/report.html)
+#
+# Read rules/common.smk first: configuration, input functions, targets.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True
+
+
+include: "rules/demo.smk"
+include: "rules/ingest.smk"
+include: "rules/preprocess.smk"
+include: "rules/models.smk"
+include: "rules/ensembles.smk"
+include: "rules/summary.smk"

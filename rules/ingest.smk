@@ -1,0 +1,39 @@
+# Dataset roots -> one manifest -> train/val/test splits.
+
+
+rule ingest:
+    input:
+        ingest_inputs,
+    output:
+        "results/manifest/videos.csv",
+    params:
+        datasets=config["datasets"],
+    log:
+        f"{LOGS}/ingest.log",
+    conda:
+        "../envs/preprocess.yaml"
+    script:
+        "../scripts/ingest.py"
+
+
+checkpoint split:
+    input:
+        "results/manifest/videos.csv",
+    output:
+        train="results/splits/train.csv",
+        val="results/splits/val.csv",
+        test="results/splits/test.csv",
+        counts=report(
+            "results/splits/counts.csv",
+            caption="../report/splits.rst",
+            category="1. Data",
+            labels={"table": "videos per split"},
+        ),
+    params:
+        split=config["split"],
+    log:
+        f"{LOGS}/split.log",
+    conda:
+        "../envs/preprocess.yaml"
+    script:
+        "../scripts/split.py"

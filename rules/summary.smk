@@ -1,0 +1,53 @@
+# Single models and ensembles side by side: the table, the figures and the
+# answer to the study's question.
+
+
+rule summarize:
+    input:
+        val=predictions(MODELS, ["val"]),
+        test=predictions(MODELS, ["test"]),
+        checkpoints=expand("results/models/{model}/best.pt", model=MODELS),
+        histories=expand("results/models/{model}/history.csv", model=MODELS),
+        ensembles=expand("results/ensembles/{ensemble}/metrics.json", ensemble=ENSEMBLES),
+    output:
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="4. Summary",
+            labels={"table": "single models and ensembles"},
+        ),
+        md="results/summary.md",
+        roc=report(
+            "results/figures/roc_all.png",
+            caption="../report/roc_all.rst",
+            category="4. Summary",
+            labels={"figure": "ROC curves"},
+        ),
+        confusion=report(
+            "results/figures/confusion_matrices.png",
+            caption="../report/confusion.rst",
+            category="4. Summary",
+            labels={"figure": "confusion matrices"},
+        ),
+        weights=report(
+            "results/figures/soft_voting_weights.png",
+            caption="../report/weights.rst",
+            category="3. Ensembles",
+            labels={"figure": "soft-voting weights"},
+        ),
+        curves=report(
+            "results/figures/training_curves.png",
+            caption="../report/training_curve.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "training curves"},
+        ),
+    params:
+        models=MODELS,
+        ensembles=ENSEMBLES,
+        ensemble=config["ensemble"],
+    log:
+        f"{LOGS}/summarize.log",
+    conda:
+        "../envs/ensemble.yaml"
+    script:
+        "../scripts/summarize.py"
