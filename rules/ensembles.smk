@@ -15,6 +15,7 @@ rule ensemble:
         test_frames="results/ensembles/{ensemble}/test_frames.csv",
         test_videos="results/ensembles/{ensemble}/test_videos.csv",
         val_frames="results/ensembles/{ensemble}/val_frames.csv",
+        val_videos="results/ensembles/{ensemble}/val_videos.csv",
     params:
         models=MODELS,
         ensemble=config["ensemble"],

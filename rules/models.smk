@@ -26,7 +26,7 @@ rule train:
         f"{LOGS}/train/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{model}}.tsv"
-    threads: workflow.cores
+    threads: 8
     resources:
         gpu=1,
         mem_mb=16000,
@@ -47,7 +47,7 @@ rule predict:
         train=config["train"],
     log:
         f"{LOGS}/predict/{{model}}/{{split}}.log",
-    threads: workflow.cores
+    threads: 8
     resources:
         gpu=1,
         mem_mb=8000,

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
 import pandas as pd
 
-from deepfake_ensemble.shards import pack_shards
+from deepfake_ensemble.preprocess import pack_shards
 from deepfake_ensemble.workflow import logged
 
 with logged(snakemake.log[0]) as log:

@@ -1,0 +1,54 @@
+"""Shared fixtures: running the workflow itself in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEFILE = ROOT / "Snakefile"
+CI_CONFIG = ROOT / "config" / "ci.yaml"
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
+    """Run the project's workflow with this interpreter's Snakemake in ``workdir``."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def local_ci_run(tmp_path_factory) -> Path:
+    """The whole workflow on the tiny CI config, run locally once per session."""
+    workdir = tmp_path_factory.mktemp("local-run")
+    snakemake(
+        workdir,
+        "--profile",
+        str(ROOT / "profiles" / "default"),
+        "--configfile",
+        str(CI_CONFIG),
+        "--cores",
+        "2",
+    )
+    return workdir

@@ -1,0 +1,130 @@
+"""The workflow as users run it: dry runs, the DAG, and the CI-sized demo end
+to end (all four models, all seven ensembles, the summary and the report)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import CI_CONFIG, ROOT, snakemake
+
+MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
+ENSEMBLES = [
+    "best2_hard",
+    "best2_soft",
+    "small2_hard",
+    "small2_soft",
+    "all_hard",
+    "all_soft",
+    "all_stacked",
+]
+
+
+def test_dry_run_lists_every_stage(tmp_path):
+    out = snakemake(tmp_path, "-n", "--quiet", "rules").stdout
+    for rule in [
+        "generate_demo",
+        "ingest",
+        "split",
+        "pack_shards",
+        "preprocess_report",
+        "train",
+        "predict",
+        "evaluate_model",
+        "ensemble",
+        "summarize",
+    ]:
+        assert rule in out, f"{rule} missing from the dry run:\n{out}"
+
+
+def test_rulegraph_and_dag(tmp_path):
+    graph = snakemake(tmp_path, "--rulegraph").stdout
+    assert graph.lstrip().startswith("digraph")
+    for rule in ["train", "predict", "ensemble", "summarize"]:
+        assert f'label = "{rule}"' in graph
+    dag = snakemake(tmp_path, "--dag").stdout
+    # one node per job: a training job per model, an ensemble job per ensemble
+    assert dag.count('label = "train') == len(MODELS)
+    assert dag.count('label = "ensemble') == len(ENSEMBLES)
+
+
+def test_dry_run_of_a_real_dataset_config(tmp_path):
+    """A study config with a synthetic manifest and splits plans every batch."""
+    rows = []
+    for i in range(300):
+        rows.append(
+            {
+                "video_id": f"dfdc/v{i:04d}",
+                "path": f"/data/dfdc/v{i:04d}.mp4",
+                "label": i % 2,
+                "dataset": "dfdc",
+                "group": f"dfdc/g{i // 2:04d}",
+                "original": "",
+                "official_split": "",
+            }
+        )
+    manifest = pd.DataFrame(rows)
+    (tmp_path / "results" / "manifest").mkdir(parents=True)
+    (tmp_path / "results" / "splits").mkdir(parents=True)
+    manifest.to_csv(tmp_path / "results" / "manifest" / "videos.csv", index=False)
+    bucket = (manifest.index // 2) % 10
+    names = pd.Series("train", index=manifest.index).mask(bucket == 8, "val")
+    names = names.mask(bucket == 9, "test")
+    for name in ("train", "val", "test"):
+        part = manifest[names == name].assign(split=name)
+        part.to_csv(tmp_path / "results" / "splits" / f"{name}.csv", index=False)
+    out = snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        str(ROOT / "config" / "dfdc.yaml"),
+        "--config",
+        "preprocess={'videos_per_job': 50}",
+        "--quiet",
+        "rules",
+    ).stdout
+    # 240 train videos -> 5 batches, 30 val -> 1, 30 test -> 1
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("preprocess_batch"))
+    assert int(line.split()[-1]) == 7
+
+
+@pytest.mark.slow
+def test_demo_workflow_end_to_end(local_ci_run):
+    wd = local_ci_run
+    manifest = pd.read_csv(wd / "results/manifest/videos.csv")
+    assert set(manifest["label"]) == {0, 1}
+    report = pd.read_csv(wd / "results/preprocess/report.csv")
+    assert len(report) == len(manifest)
+    for model in MODELS:
+        ckpt = torch.load(wd / f"results/models/{model}/best.pt", weights_only=True)
+        assert ckpt["model_name"] == model
+        history = pd.read_csv(wd / f"results/models/{model}/history.csv")
+        assert len(history) >= 1
+        for split in ("val", "test"):
+            pred = pd.read_csv(wd / f"results/predictions/{model}/{split}.csv")
+            assert pred["score"].between(0, 1).all()
+            assert not pred.duplicated(["video_id", "frame_index"]).any()
+        metrics = json.loads((wd / f"results/metrics/{model}.json").read_text())
+        assert metrics["test"]["n_videos"] > 0
+    for name in ENSEMBLES:
+        metrics = json.loads((wd / f"results/ensembles/{name}/metrics.json").read_text())
+        assert metrics["n_videos"] > 0
+        members = json.loads((wd / f"results/ensembles/{name}/members.json").read_text())
+        assert len(members["members"]) == (4 if name.startswith("all") else 2)
+    summary = pd.read_csv(wd / "results/summary.csv")
+    names = set(summary["name"])
+    assert set(MODELS) <= names and set(ENSEMBLES) <= names
+    assert (wd / "results/summary.md").read_text().count("|") > 20
+
+
+@pytest.mark.slow
+def test_report_is_self_contained_html(local_ci_run):
+    wd = local_ci_run
+    snakemake(wd, "--configfile", str(CI_CONFIG), "--report", "results/report.html")
+    html = (wd / "results/report.html").read_text(errors="replace")
+    assert "<html" in html.lower()
+    for text in ("summary", "ROC", "training"):
+        assert text.lower() in html.lower()
