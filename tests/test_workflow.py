@@ -76,13 +76,15 @@ def test_dry_run_of_a_real_dataset_config(tmp_path):
     for name in ("train", "val", "test"):
         part = manifest[names == name].assign(split=name)
         part.to_csv(tmp_path / "results" / "splits" / f"{name}.csv", index=False)
+    (tmp_path / "results" / "splits" / "counts.csv").write_text("split,dataset,label,videos\n")
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("preprocess:\n  videos_per_job: 50\n")
     out = snakemake(
         tmp_path,
         "-n",
         "--configfile",
         str(ROOT / "config" / "dfdc.yaml"),
-        "--config",
-        "preprocess={'videos_per_job': 50}",
+        str(overlay),
         "--quiet",
         "rules",
     ).stdout
