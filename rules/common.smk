@@ -6,7 +6,6 @@ import os
 import pandas as pd
 from snakemake.utils import validate
 
-
 validate(config, schema="../config/schema/config.schema.yaml")
 
 
@@ -60,9 +59,9 @@ def ingest_inputs(wildcards):
     return []
 
 
-def model_config(model):
+def model_config(wildcards):
     """The config overrides of one detector (the registry holds the study's defaults)."""
-    return config["models"].get(model, {})
+    return config["models"].get(wildcards.model, {})
 
 
 def n_batches(split):

@@ -7,14 +7,14 @@ rule generate_demo:
         wheel=DEMO_WHEEL,
     output:
         "results/demo/metadata.json",
-    params:
-        demo=config["demo"],
     log:
         f"{LOGS}/generate_demo.log",
     benchmark:
         f"{BENCHMARKS}/generate_demo.tsv"
-    threads: 1
     conda:
         "../envs/preprocess.yaml"
+    threads: 1
+    params:
+        demo=config["demo"],
     script:
         "../scripts/generate_demo.py"

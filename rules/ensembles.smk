@@ -16,14 +16,14 @@ rule ensemble:
         test_videos="results/ensembles/{ensemble}/test_videos.csv",
         val_frames="results/ensembles/{ensemble}/val_frames.csv",
         val_videos="results/ensembles/{ensemble}/val_videos.csv",
-    params:
-        models=MODELS,
-        ensemble=config["ensemble"],
     log:
         f"{LOGS}/ensemble/{{ensemble}}.log",
     benchmark:
         f"{BENCHMARKS}/ensemble/{{ensemble}}.tsv"
     conda:
         "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        ensemble=config["ensemble"],
     script:
         "../scripts/ensemble.py"

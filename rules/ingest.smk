@@ -6,12 +6,12 @@ rule ingest:
         ingest_inputs,
     output:
         "results/manifest/videos.csv",
-    params:
-        datasets=config["datasets"],
     log:
         f"{LOGS}/ingest.log",
     conda:
         "../envs/preprocess.yaml"
+    params:
+        datasets=config["datasets"],
     script:
         "../scripts/ingest.py"
 
@@ -29,11 +29,11 @@ checkpoint split:
             category="1. Data",
             labels={"table": "videos per split"},
         ),
-    params:
-        split=config["split"],
     log:
         f"{LOGS}/split.log",
     conda:
         "../envs/preprocess.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/split.py"

@@ -17,22 +17,22 @@ rule train:
             subcategory="{model}",
             labels={"model": "{model}", "figure": "training curve"},
         ),
-    params:
-        model_config=lambda wildcards: model_config(wildcards.model),
-        train=config["train"],
-        seed=config["seed"],
-        resume_dir="results/models/{model}/resume",
     log:
         f"{LOGS}/train/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{model}}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 8
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=1440,
-    conda:
-        "../envs/train.yaml"
+    params:
+        model_config=model_config,
+        train=config["train"],
+        seed=config["seed"],
+        resume_dir="results/models/{model}/resume",
     script:
         "../scripts/train.py"
 
@@ -43,17 +43,17 @@ rule predict:
         shards="results/shards/{split}",
     output:
         "results/predictions/{model}/{split}.csv",
-    params:
-        train=config["train"],
     log:
         f"{LOGS}/predict/{{model}}/{{split}}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 8
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    conda:
-        "../envs/train.yaml"
+    params:
+        train=config["train"],
     script:
         "../scripts/predict.py"
 

@@ -7,19 +7,19 @@ rule preprocess_batch:
         "results/splits/{split}.csv",
     output:
         "results/preprocess/{split}/batch-{batch}.csv",
-    params:
-        preprocess=config["preprocess"],
-        cache_dir="results/faces",
     log:
         f"{LOGS}/preprocess/{{split}}/batch-{{batch}}.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
     group:
         "preprocess"
     conda:
         "../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        preprocess=config["preprocess"],
+        cache_dir="results/faces",
     script:
         "../scripts/preprocess_batch.py"
 
@@ -29,17 +29,17 @@ rule pack_shards:
         batch_reports,
     output:
         directory("results/shards/{split}"),
-    params:
-        preprocess=config["preprocess"],
     log:
         f"{LOGS}/pack_shards/{{split}}.log",
     benchmark:
         f"{BENCHMARKS}/pack_shards/{{split}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../envs/preprocess.yaml"
+    params:
+        preprocess=config["preprocess"],
     script:
         "../scripts/pack_shards.py"
 
@@ -62,11 +62,11 @@ rule preprocess_report:
             category="1. Data",
             labels={"figure": "sampled face and eye crops"},
         ),
-    params:
-        seed=config["seed"],
     log:
         f"{LOGS}/preprocess_report.log",
     conda:
         "../envs/preprocess.yaml"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/preprocess_report.py"

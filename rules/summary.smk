@@ -8,7 +8,9 @@ rule summarize:
         test=predictions(MODELS, ["test"]),
         checkpoints=expand("results/models/{model}/best.pt", model=MODELS),
         histories=expand("results/models/{model}/history.csv", model=MODELS),
-        ensembles=expand("results/ensembles/{ensemble}/metrics.json", ensemble=ENSEMBLES),
+        ensembles=expand(
+            "results/ensembles/{ensemble}/metrics.json", ensemble=ENSEMBLES
+        ),
     output:
         csv=report(
             "results/summary.csv",
@@ -41,13 +43,13 @@ rule summarize:
             category="2. Single models",
             labels={"model": "all", "figure": "training curves"},
         ),
-    params:
-        models=MODELS,
-        ensembles=ENSEMBLES,
-        ensemble=config["ensemble"],
     log:
         f"{LOGS}/summarize.log",
     conda:
         "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        ensembles=ENSEMBLES,
+        ensemble=config["ensemble"],
     script:
         "../scripts/summarize.py"
