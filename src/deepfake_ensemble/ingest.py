@@ -57,7 +57,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
@@ -108,8 +108,8 @@ def _abs(path: str | os.PathLike) -> str:
 
 
 def _rel_id(name: str, root: str, path: str) -> str:
-    rel = PurePosixPath(Path(os.path.relpath(path, root)).as_posix())
-    return f"{name}/{_strip_video_ext(str(rel))}"
+    rel = Path(os.path.relpath(path, root)).as_posix()
+    return f"{name}/{_strip_video_ext(rel)}"
 
 
 def walk_videos(top: str | os.PathLike) -> list[str]:
@@ -259,17 +259,12 @@ def _ingest_celebdf(spec: dict, name: str, root: str) -> pd.DataFrame:
             m = _CELEB_REAL_RE.match(stem)
             if m:
                 group = f"{name}/{m.group(1)}"
-        if split is None:
-            official = ""
-        else:
-            official = "test" if path in test_paths else "train"
+        official = ("test" if path in test_paths else "train") if split else ""
         rows.append(_row(vid, path, label, name, group, original, official))
     return _frame(rows, f"dataset {name!r} ({root})")
 
 
-def _read_celebdf_test_list(
-    name: str, root: str
-) -> dict[int, tuple[str, int]] | None:
+def _read_celebdf_test_list(name: str, root: str) -> dict[int, tuple[str, int]] | None:
     """Line number -> (absolute path, label 0/1) of the official test list."""
     list_path = os.path.join(root, _CELEB_TEST_LIST)
     if not os.path.isfile(list_path):
@@ -347,8 +342,7 @@ def _load_json(path: str) -> object:
             return json.load(fh)
     except json.JSONDecodeError as err:
         raise InputError(
-            f"{path}: not valid JSON at line {err.lineno} column {err.colno}: "
-            f"{err.msg}"
+            f"{path}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from err
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not UTF-8 text ({err})") from err
@@ -385,9 +379,7 @@ def _ingest_dfdc(spec: dict, name: str, root: str) -> pd.DataFrame:
                 "REAL",
                 "FAKE",
             ):
-                raise InputError(
-                    f"{where}: label {label_word!r} is not REAL or FAKE"
-                )
+                raise InputError(f"{where}: label {label_word!r} is not REAL or FAKE")
             path = _member_path(folder, key, where)
             if not os.path.exists(path):
                 raise InputError(f"{where}: video {path} does not exist")
@@ -527,9 +519,7 @@ def _ingest_csv(spec: dict, name: str) -> pd.DataFrame:
             )
         originals.append(j)
 
-    groups: list[str] = []
-    for i, (_, _, _, group, _) in enumerate(parsed):
-        groups.append(f"{name}/{group}" if group else "")
+    groups = [f"{name}/{g}" if g else "" for _, _, _, g, _ in parsed]
     # a row without a group takes its original's group (followed to the end)
     for i in range(len(parsed)):
         if groups[i]:
@@ -595,7 +585,10 @@ def build_manifest(dataset_specs: Iterable[dict]) -> pd.DataFrame:
     specs = list(dataset_specs)
     if not specs:
         raise InputError("no datasets configured")
-    names = [_check_name(s) if isinstance(s, dict) else s for s in specs]
+    for s in specs:
+        if not isinstance(s, dict):
+            raise InputError(f"dataset entry {s!r} is not a mapping")
+    names = [_check_name(s) for s in specs]
     seen: dict[str, int] = {}
     for i, n in enumerate(names):
         if n in seen:
