@@ -96,7 +96,9 @@ def model_size(checkpoint: PathLike) -> dict[str, int]:
     import torch
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    params = sum(int(t.numel()) for t in state["model"].values() if t.is_floating_point())
+    params = sum(
+        int(t.numel()) for t in state["model"].values() if t.is_floating_point()
+    )
     return {"bytes": Path(checkpoint).stat().st_size, "params": params}
 
 
@@ -125,7 +127,9 @@ def evaluate_stage(
         "size": {**size, "megabytes": size["bytes"] / 2**20},
     }
     write_json(metrics, out_json)
-    plot_roc({model: test}, out_roc, level="video", title=f"{model}: video-level ROC on test")
+    plot_roc(
+        {model: test}, out_roc, level="video", title=f"{model}: video-level ROC on test"
+    )
     log.info(
         "%s: test frame AUC %s, video AUC %s",
         model,
@@ -187,19 +191,24 @@ def summary_stage(
         ensembles[name] = {
             "test_frames": read_predictions(d / "test_frames.csv"),
             "test_videos": read_predictions(d / "test_videos.csv"),
-            "members": read_json(d / "members.json"),
-            "weights": read_json(d / "weights.json"),
+            "members": read_json(d / "members.json")["members"],
+            "weights": read_json(d / "weights.json")["weights"],
             "metrics": read_json(d / "metrics.json"),
         }
     table = s.build_summary(single, ensembles, dict(config))
     s.write_summary(table, outputs["csv"], outputs["md"])
-    s.plot_roc_all(single, ensembles, outputs["roc"])
-    s.plot_confusions(table, outputs["confusion"])
+    curves = {m: d["test"] for m, d in single.items()}
+    curves.update({n: e["test_frames"] for n, e in ensembles.items()})
+    s.plot_roc_all(curves, outputs["roc"])
+    frame_rows = table[table["level"] != "video"] if "level" in table else table
+    s.plot_confusion_grid(
+        dict(zip(frame_rows["name"], frame_rows["confusion_matrix"], strict=True)),
+        outputs["confusion"],
+    )
     s.plot_weights(
-        {n: e["weights"] for n, e in ensembles.items() if e["weights"]}, outputs["weights"]
+        {n: e["weights"]["frame"] for n, e in ensembles.items() if e["weights"]},
+        outputs["weights"],
     )
-    s.plot_training_curves(
-        {m: pd.read_csv(p) for m, p in histories.items()}, outputs["curves"]
-    )
+    s.plot_training_curves(dict(histories), outputs["curves"])
     print(Path(outputs["md"]).read_text())
     return table

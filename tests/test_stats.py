@@ -1,0 +1,252 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.stats import (
+    bootstrap_auc_ci,
+    compare_to_best,
+    dataset_of,
+    delong_covariance,
+    delong_test,
+    per_dataset_metrics,
+    per_dataset_table,
+)
+
+# pROC's example data set ``aSAH`` (Turck et al. 2010, Intensive Care Medicine
+# 36(1):107-115; shipped with the R package pROC): 113 patients, outcome
+# Poor = 1 (41) / Good = 0, and three predictors. pROC's own test suite
+# (tests/testthat/test-roc.test.R and test-var.R) records the DeLong results
+# checked below.
+ASAH_POOR = [
+    0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0,
+    0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0,
+    0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0,
+    0,
+]  # fmt: skip
+ASAH_WFNS = [
+    1, 1, 1, 1, 3, 2, 5, 4, 1, 2, 5, 2, 5, 5, 1, 2, 5, 2, 2, 5, 2, 1, 1, 1, 1, 2, 1, 2,
+    1, 1, 3, 4, 2, 1, 4, 5, 4, 1, 4, 2, 5, 5, 1, 1, 2, 4, 1, 1, 2, 5, 5, 2, 1, 2, 5, 1,
+    2, 2, 2, 1, 5, 1, 1, 2, 5, 2, 1, 4, 5, 2, 4, 4, 1, 4, 1, 2, 1, 4, 2, 1, 2, 3, 2, 4,
+    2, 1, 4, 5, 1, 1, 5, 4, 2, 2, 1, 1, 1, 3, 1, 2, 5, 2, 2, 5, 5, 5, 2, 4, 4, 5, 1, 1,
+    1,
+]  # fmt: skip
+ASAH_S100B = [
+    0.13, 0.14, 0.1, 0.04, 0.13, 0.1, 0.47, 0.16, 0.18, 0.1, 0.12, 0.1, 0.44, 0.71,
+    0.04, 0.08, 0.49, 0.04, 0.07, 0.33, 0.09, 0.09, 0.07, 0.11, 0.07, 0.17, 0.07, 0.11,
+    0.13, 0.19, 0.05, 0.16, 0.41, 0.14, 0.34, 0.35, 0.48, 0.09, 0.96, 0.25, 0.5, 0.46,
+    0.16, 0.07, 0.43, 0.45, 0.11, 0.08, 0.09, 0.86, 0.52, 0.08, 0.06, 0.13, 2.07, 0.1,
+    0.14, 0.15, 0.07, 0.06, 0.77, 0.05, 0.09, 0.3, 0.03, 0.09, 0.04, 0.23, 0.7, 0.09,
+    0.27, 0.71, 0.08, 0.26, 0.08, 0.16, 0.09, 0.13, 0.1, 0.08, 0.11, 0.33, 0.11, 0.28,
+    0.07, 0.1, 0.32, 0.22, 0.07, 0.05, 0.24, 0.38, 0.1, 0.15, 0.08, 0.14, 0.1, 0.07,
+    0.04, 0.19, 0.56, 0.14, 0.58, 0.32, 0.82, 0.74, 0.15, 0.47, 0.17, 0.44, 0.15, 0.5,
+    0.48,
+]  # fmt: skip
+ASAH_NDKA = [
+    3.01, 8.54, 8.09, 10.42, 17.4, 12.75, 6.0, 13.2, 15.54, 6.01, 15.96, 17.86, 5.18,
+    8.9, 13.41, 20.75, 11.6, 16.11, 32.37, 54.82, 32.41, 49.94, 40.34, 9.47, 6.29,
+    12.53, 6.54, 6.3, 80.3, 12.8, 9.8, 9.81, 9.85, 18.21, 5.03, 14.04, 21.93, 8.02,
+    7.42, 8.38, 6.59, 9.63, 13.12, 7.96, 14.34, 41.43, 7.63, 7.06, 12.59, 13.56, 3.87,
+    9.44, 7.66, 12.98, 419.19, 27.19, 22.27, 9.95, 21.22, 11.73, 10.4, 58.83, 6.39,
+    11.09, 12.22, 13.67, 17.21, 22.63, 12.9, 9.7, 21.57, 8.23, 72.57, 15.54, 10.51,
+    10.6, 14.57, 5.19, 9.63, 4.61, 21.48, 17.3, 12.71, 9.44, 11.07, 19.46, 10.83, 5.37,
+    11.97, 7.75, 9.83, 10.55, 28.49, 8.53, 12.57, 12.9, 46.83, 11.68, 12.67, 9.01, 9.57,
+    34.06, 11.72, 14.26, 47.61, 11.67, 24.58, 10.33, 13.87, 15.89, 22.43, 6.79, 13.45,
+]  # fmt: skip
+
+
+def slow_delong(y, a, b):
+    """DeLong 1988 by explicit pairwise comparisons (psi = 1, 1/2, 0)."""
+    y = np.asarray(y)
+    comps = []
+    for s in (np.asarray(a, float), np.asarray(b, float)):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = np.zeros((pos.size, neg.size))
+        for i, x in enumerate(pos):
+            for j, z in enumerate(neg):
+                psi[i, j] = 1.0 if x > z else (0.5 if x == z else 0.0)
+        comps.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
+    (auc_a, v10a, v01a), (auc_b, v10b, v01b) = comps
+    m, n = v10a.size, v01a.size
+    s10 = np.cov(np.vstack([v10a, v10b]))
+    s01 = np.cov(np.vstack([v01a, v01b]))
+    cov = s10 / m + s01 / n
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    z = (auc_a - auc_b) / math.sqrt(var)
+    return auc_a, auc_b, z, cov
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_delong_equals_pairwise_reference_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 61)
+    y[:2] = [0, 1]
+    a = np.round(0.4 * y + rng.random(61), 1)  # coarse: many ties
+    b = np.round(0.2 * y + rng.random(61), 2)
+    auc_a, auc_b, z, p = delong_test(y, a, b)
+    ref_a, ref_b, ref_z, ref_cov = slow_delong(y, a, b)
+    assert auc_a == pytest.approx(ref_a, abs=1e-12)
+    assert auc_b == pytest.approx(roc_auc_score(y, b), abs=1e-12)
+    assert auc_b == pytest.approx(ref_b, abs=1e-12)
+    assert z == pytest.approx(ref_z, rel=1e-9)
+    assert p == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(abs(ref_z) / 2**0.5))))
+    _, cov = delong_covariance(y, np.vstack([a, b]))
+    np.testing.assert_allclose(cov, ref_cov, rtol=1e-9)
+
+
+def test_delong_reproduces_proc_on_asah():
+    y = ASAH_POOR
+    assert (len(y), sum(y)) == (113, 41)
+    # pROC: roc.test(r.wfns, r.s100b) -> Z = 2.20898359144091, p = 0.0271757822291882
+    auc_w, auc_s, z, p = delong_test(y, ASAH_WFNS, ASAH_S100B)
+    assert auc_w == pytest.approx(0.823678861788618, rel=1e-10)
+    assert auc_s == pytest.approx(0.731368563685637, rel=1e-10)
+    assert z == pytest.approx(2.20898359144091, rel=1e-10)
+    assert p == pytest.approx(0.0271757822291882, rel=1e-9)
+    # roc.test(r.wfns, r.ndka) -> Z = 2.79777591868904, p = 0.00514557970691098
+    _, _, z, p = delong_test(y, ASAH_WFNS, ASAH_NDKA)
+    assert z == pytest.approx(2.79777591868904, rel=1e-10)
+    assert p == pytest.approx(0.00514557970691098, rel=1e-9)
+    # roc.test(r.ndka, r.s100b) -> Z = -1.39077002573558
+    _, _, z, _ = delong_test(y, ASAH_NDKA, ASAH_S100B)
+    assert z == pytest.approx(-1.39077002573558, rel=1e-10)
+    # var(r.wfns), var(r.ndka), var(r.s100b) with the DeLong method
+    _, cov = delong_covariance(y, np.vstack([ASAH_WFNS, ASAH_NDKA, ASAH_S100B]))
+    np.testing.assert_allclose(
+        np.diag(cov),
+        [0.00146991470882363, 0.0031908105493913, 0.00266868245717244],
+        rtol=1e-10,
+    )
+
+
+def test_delong_identical_scores_and_bad_input():
+    y = [0, 0, 1, 1, 0, 1]
+    s = [0.1, 0.4, 0.35, 0.8, 0.2, 0.9]
+    assert delong_test(y, s, s)[2:] == (0.0, 1.0)
+    with pytest.raises(InputError, match="both"):
+        delong_test([1, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+    with pytest.raises(InputError):
+        delong_test([0, 1, 1], [0.1, 0.2], [0.3, 0.2])
+
+
+def frame_table(n_videos=40, n_frames=3, strength=1.0, seed=0, prefix="demo"):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v in range(n_videos):
+        y = v % 2
+        base = rng.normal(strength * y, 1.0)
+        for f in range(n_frames):
+            z = base + rng.normal(0, 0.5)
+            rows.append((f"{prefix}/v{v:03d}", f, y, 1 / (1 + math.exp(-z))))
+    return pd.DataFrame(rows, columns=["video_id", "frame_index", "label", "score"])
+
+
+def test_bootstrap_ci_contains_estimate_and_is_deterministic():
+    df = frame_table()
+    args = (df["video_id"], df["label"], df["score"])
+    lo, hi, n_valid = bootstrap_auc_ci(*args, n=300, seed=1, level="frame")
+    assert n_valid == 300
+    assert lo <= roc_auc_score(df["label"], df["score"]) <= hi
+    assert bootstrap_auc_ci(*args, n=300, seed=1, level="frame") == (lo, hi, 300)
+    assert bootstrap_auc_ci(*args, n=300, seed=2, level="frame") != (lo, hi, 300)
+    vlo, vhi, _ = bootstrap_auc_ci(*args, n=300, seed=1, level="video")
+    v = df.groupby("video_id").agg(label=("label", "first"), score=("score", "mean"))
+    assert vlo <= roc_auc_score(v["label"], v["score"]) <= vhi
+    with pytest.raises(ValueError):
+        bootstrap_auc_ci(*args, n=10, level="clip")
+
+
+def test_frame_bootstrap_resamples_whole_videos():
+    # every frame of a video has its video's score: resampling videos makes
+    # the frame-level interval equal the video-level one; resampling frames
+    # one by one would not
+    df = frame_table(n_videos=30, n_frames=4)
+    df["score"] = df.groupby("video_id")["score"].transform("mean")
+    args = (df["video_id"], df["label"], df["score"])
+    frame = bootstrap_auc_ci(*args, n=200, seed=4, level="frame")
+    video = bootstrap_auc_ci(*args, n=200, seed=4, level="video")
+    assert frame == pytest.approx(video)
+
+
+def test_bootstrap_skips_one_class_resamples():
+    df = frame_table(n_videos=12, n_frames=1)
+    df["label"] = 0
+    df.loc[0, "label"] = 1  # one fake video: most resamples miss it
+    lo, hi, n_valid = bootstrap_auc_ci(df["video_id"], df["label"], df["score"], 200)
+    assert 0 < n_valid < 200
+    assert 0 <= lo <= hi <= 1
+    df["label"] = 0
+    assert bootstrap_auc_ci(df["video_id"], df["label"], df["score"], 20) == (
+        None,
+        None,
+        0,
+    )
+
+
+def videos_of(df):
+    return (
+        df.groupby("video_id", as_index=False)
+        .agg(label=("label", "first"), score=("score", "mean"))
+        .sort_values("video_id")
+    )
+
+
+def test_compare_to_best_verdicts():
+    weak = videos_of(frame_table(n_videos=80, strength=0.5, seed=1))
+    strong = weak.copy()
+    strong["score"] = np.where(strong["label"] == 1, 0.9, 0.1)  # perfect
+    c = compare_to_best("all_soft", strong, "xception", weak, n_boot=100)
+    assert c["verdict"] == "better" and c["p"] < 0.05
+    assert c["auc"] == pytest.approx(1.0)
+    assert c["sentence"].startswith("all_soft: video AUC 1.000 [")
+    assert "vs best single xception" in c["sentence"]
+    assert "DeLong p = " in c["sentence"] and c["sentence"].endswith("better.")
+    same = compare_to_best("twin", weak, "xception", weak, n_boot=50)
+    assert same["verdict"] == "no significant difference" and same["p"] == 1.0
+    assert same["ci_overlap"] is True
+    worse = compare_to_best("bad", weak, "oracle", strong, n_boot=50)
+    assert worse["verdict"] == "worse"
+    flipped = weak.assign(label=1 - weak["label"])
+    with pytest.raises(InputError, match="disagree on the label"):
+        compare_to_best("x", flipped, "y", weak, n_boot=10)
+
+
+def test_per_dataset_breakdown():
+    df = pd.concat(
+        [
+            frame_table(n_videos=6, prefix="celebdf"),
+            frame_table(n_videos=4, n_frames=2, prefix="dfdc", seed=3),
+        ]
+    )
+    assert dataset_of("celebdf/Celeb-real/id0_0000") == "celebdf"
+    out = per_dataset_metrics(df)
+    assert list(out["dataset"]) == ["celebdf", "dfdc"]
+    assert list(out["n_videos"]) == [6, 4]
+    assert list(out["n_frames"]) == [18, 8]
+    assert (out[["tn", "fp", "fn", "tp"]].sum(axis=1) == out["n_videos"]).all()
+    table = per_dataset_table({"a": df, "b": df})
+    assert list(table.columns[:2]) == ["name", "dataset"] and len(table) == 4
+
+
+def test_bootstrap_equals_a_plain_resampling_loop():
+    # the documented scheme, replayed with scikit-learn on duplicated rows
+    df = frame_table(n_videos=15, n_frames=3, seed=5)
+    df["score"] = df["score"].round(1)  # ties across videos
+    n, seed = 40, 9
+    lo, hi, n_valid = bootstrap_auc_ci(
+        df["video_id"], df["label"], df["score"], n=n, seed=seed, level="frame"
+    )
+    videos = sorted(df["video_id"].unique())
+    draws = np.random.default_rng(seed).integers(0, len(videos), (n, len(videos)))
+    aucs = []
+    for row in draws:
+        parts = [df[df["video_id"] == videos[i]] for i in row]
+        sample = pd.concat(parts)
+        if sample["label"].nunique() == 2:
+            aucs.append(roc_auc_score(sample["label"], sample["score"]))
+    assert n_valid == len(aucs)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])))

@@ -1,0 +1,165 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_ensemble.ensemble import build_ensemble
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.metrics import evaluate
+from deepfake_ensemble.summary import (
+    SUMMARY_COLUMNS,
+    build_summary,
+    markdown_table,
+    plot_confusion_grid,
+    plot_roc_all,
+    plot_training_curves,
+    plot_weights,
+    write_summary,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SIZES = {
+    "capsule": {"bytes": 3_000_000, "params": 2_800_000},
+    "dspfwa": {"bytes": 94_000_000, "params": 23_000_000},
+    "xception": {"bytes": 83_000_000, "params": 20_800_000},
+}
+
+
+def predictions(split, strength, n_videos=30, n_frames=3, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v in range(n_videos):
+        y = v % 2
+        base = rng.normal(strength * (2 * y - 1), 1.0)
+        for f in range(n_frames):
+            z = base + rng.normal(0, 0.5)
+            rows.append((f"demo/{split}{v:03d}", f, y, 1 / (1 + np.exp(-z))))
+    return pd.DataFrame(rows, columns=["video_id", "frame_index", "label", "score"])
+
+
+@pytest.fixture(scope="module")
+def study():
+    # on validation dspfwa is best; on test xception is: the reference for
+    # the comparisons must be dspfwa (chosen on validation, never on test)
+    val_strength = {"capsule": 0.3, "dspfwa": 1.5, "xception": 0.8}
+    test_strength = {"capsule": 0.3, "dspfwa": 0.6, "xception": 1.5}
+    single = {
+        m: {
+            "val": predictions("val", val_strength[m], seed=k),
+            "test": predictions("test", test_strength[m], seed=10 + k),
+            "size": SIZES[m],
+        }
+        for k, m in enumerate(SIZES)
+    }
+    val_preds = {m: d["val"] for m, d in single.items()}
+    test_preds = {m: d["test"] for m, d in single.items()}
+    val_metrics = {m: evaluate(df) for m, df in val_preds.items()}
+    cfg = {"dirichlet_draws": 300, "seed": 1, "bootstrap": 60}
+    ensembles = {
+        name: build_ensemble(name, val_preds, test_preds, val_metrics, SIZES, cfg)
+        for name in ("best2_soft", "all_hard")
+    }
+    return single, ensembles, cfg, build_summary(single, ensembles, cfg)
+
+
+def test_summary_has_a_row_per_model_and_ensemble(study):
+    single, ensembles, _, df = study
+    assert list(df.columns) == SUMMARY_COLUMNS
+    assert list(df["name"]) == [
+        "capsule",
+        "dspfwa",
+        "xception",
+        "best2_soft",
+        "best2_soft@video",
+        "all_hard",
+        "all_hard@video",
+    ]
+    assert list(df["kind"]) == ["single"] * 3 + ["ensemble"] * 4
+    assert (df["best_single"] == "dspfwa").all()
+    best = df.set_index("name").loc["dspfwa"]
+    assert best["verdict"] == "best single model" and pd.isna(best["delong_p_vs_best"])
+    others = df[df["name"] != "dspfwa"]
+    assert others["delong_p_vs_best"].between(0, 1).all()
+    assert others["sentence"].str.contains("vs best single dspfwa").all()
+    assert df.set_index("name").loc["best2_soft", "members"] == "dspfwa+xception"
+
+
+def test_summary_metrics_and_intervals(study):
+    single, ensembles, _, df = study
+    rows = df.set_index("name")
+    m = evaluate(single["xception"]["test"])
+    assert rows.loc["xception", "video_auc"] == pytest.approx(m["video_auc"])
+    assert rows.loc["xception", "frame_auc"] == pytest.approx(m["frame_auc"])
+    assert rows.loc["xception", "confusion_matrix"] == str(m["confusion_matrix"])
+    frames = rows[rows["level"] == "frames"]
+    assert (frames["frame_auc_ci_lo"] <= frames["frame_auc_ci_hi"]).all()
+    assert (rows["video_auc_ci_lo"] <= rows["video_auc_ci_hi"]).all()
+    video_row = rows.loc["all_hard@video"]
+    assert pd.isna(video_row["frame_auc"]) and video_row["n_videos"] == 30
+    v = ensembles["all_hard"]["test_videos"]
+    from sklearn.metrics import roc_auc_score
+
+    assert video_row["video_auc"] == pytest.approx(
+        roc_auc_score(v["label"], v["score"])
+    )
+
+
+def test_summary_is_deterministic(study):
+    single, ensembles, cfg, df = study
+    again = build_summary(single, ensembles, cfg)
+    pd.testing.assert_frame_equal(df, again)
+    with pytest.raises(InputError):
+        build_summary({}, ensembles, cfg)
+
+
+def test_write_summary(study, tmp_path):
+    *_, df = study
+    write_summary(df, tmp_path / "summary.csv", tmp_path / "summary.md")
+    back = pd.read_csv(tmp_path / "summary.csv")
+    assert list(back["name"]) == list(df["name"])
+    md = (tmp_path / "summary.md").read_text()
+    assert "| name | members | video_auc |" in md
+    assert md.count("\n| ") == len(df) + 1  # header + one line a row
+    assert "## Verdicts" in md and "best2_soft: video AUC" in md
+
+
+def test_markdown_table_formats_cells():
+    t = pd.DataFrame({"a": ["x|y", None], "b": [0.12345, float("nan")], "c": [1, 2]})
+    assert markdown_table(t) == (
+        "| a | b | c |\n|---|---|---|\n| x\\|y | 0.123 | 1 |\n|  |  | 2 |\n"
+    )
+
+
+def test_plots(study, tmp_path):
+    single, ensembles, _, df = study
+    curves = {m: d["test"] for m, d in single.items()}
+    curves.update({n: e["test_frames"] for n, e in ensembles.items()})
+    curves["all_hard@video"] = ensembles["all_hard"]["test_videos"]
+    plot_roc_all(curves, tmp_path / "roc.png")
+    plot_weights(
+        {"best2_soft": ensembles["best2_soft"]["weights"]["frame"]},
+        tmp_path / "weights.png",
+    )
+    plot_confusion_grid(
+        dict(zip(df["name"], df["confusion_matrix"], strict=True)),
+        tmp_path / "cm.png",
+    )
+    hist = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [0.7, 0.5, 0.4],
+            "val_loss": [0.7, 0.6, 0.6],
+            "val_frame_auc": [0.6, 0.7, 0.72],
+            "val_video_auc": [0.62, 0.75, 0.8],
+            "lr": [1e-4] * 3,
+            "seconds": [10.0, 9.5, 9.7],
+        }
+    )
+    hist.to_csv(tmp_path / "history.csv", index=False)
+    plot_training_curves(
+        {"capsule": hist, "xception": tmp_path / "history.csv"},
+        tmp_path / "curves.png",
+    )
+    for name in ("roc.png", "weights.png", "cm.png", "curves.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(InputError, match="missing column"):
+        plot_training_curves({"x": hist.drop(columns="lr")}, tmp_path / "bad.png")
