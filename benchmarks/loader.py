@@ -1,0 +1,127 @@
+"""Random-access face reads: HDF5 shards (raw and JPEG) against the study's
+layout (a folder of JPEG files read one by one with ``cv2.imread``).
+
+Face crops are cut from ``skimage.data.astronaut()`` with random shifts and
+scales (realistic JPEG sizes), written in the three layouts, then read in a
+random order on one core (page cache warm: files were just written). Prints
+reads per second, the ratio to the folder of files, and the bytes on disk.
+
+    .venv/bin/python benchmarks/loader.py [--n 2000] [--size 320]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data
+
+from deepfake_ensemble.faces import FaceRecord
+from deepfake_ensemble.shards import ShardSet, ShardWriter, make_rows
+
+
+def crops(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = data.astronaut()
+    out = []
+    for _ in range(n):
+        side = int(rng.integers(140, 300))
+        x = int(rng.integers(60, 512 - side)) if side < 452 else 0
+        y = int(rng.integers(0, 512 - side))
+        out.append(cv2.resize(img[y : y + side, x : x + side], (size, size)))
+    return out
+
+
+def write_shard(path: Path, faces, encoding: str, size: int, per_video: int = 20):
+    eye = 32
+    with ShardWriter(path, encoding, size, eye) as w:
+        for v in range(0, len(faces), per_video):
+            items = [
+                (
+                    i,
+                    i * 0.5,
+                    FaceRecord(
+                        face=f,
+                        eyes=np.zeros((2, eye, eye, 3), np.uint8),
+                        landmarks=np.zeros((68, 2), np.float32),
+                        box=np.zeros(4, np.float32),
+                        crop_box=np.zeros(4, np.float32),
+                        face_index=0,
+                    ),
+                )
+                for i, f in enumerate(faces[v : v + per_video])
+            ]
+            rows = make_rows(items, encoding, size, eye, 95)
+            w.add_video(f"bench/{v:06d}", 0, "bench", "train", rows)
+
+
+def reads_per_s(fn, order) -> float:
+    t0 = time.perf_counter()
+    for i in order:
+        fn(int(i))
+    return len(order) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--size", type=int, default=320)
+    args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cv2.setNumThreads(1)
+    faces = crops(args.n, args.size)
+    order = np.random.default_rng(1).permutation(args.n)
+    tmp = Path(tempfile.mkdtemp(prefix="loader-bench-"))
+    try:
+        folder = tmp / "jpeg_files"
+        folder.mkdir()
+        for i, f in enumerate(faces):
+            cv2.imwrite(
+                str(folder / f"{i:06d}.jpg"),
+                cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 95],
+            )
+        write_shard(tmp / "raw.h5", faces, "raw", args.size)
+        write_shard(tmp / "jpeg.h5", faces, "jpeg", args.size)
+        size_files = sum(p.stat().st_size for p in folder.iterdir())
+
+        def read_file(i):
+            img = cv2.imread(str(folder / f"{i:06d}.jpg"))
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+        raw, jpg = ShardSet(tmp / "raw.h5"), ShardSet(tmp / "jpeg.h5")
+        np.testing.assert_array_equal(raw.face(0, 5), faces[5])
+        results = {
+            "folder of JPEG files (cv2.imread)": (
+                reads_per_s(read_file, order),
+                size_files,
+            ),
+            "HDF5 shard, raw uint8": (
+                reads_per_s(lambda i: raw.face(0, i), order),
+                (tmp / "raw.h5").stat().st_size,
+            ),
+            "HDF5 shard, JPEG bytes": (
+                reads_per_s(lambda i: jpg.face(0, i), order),
+                (tmp / "jpeg.h5").stat().st_size,
+            ),
+        }
+        base = results["folder of JPEG files (cv2.imread)"][0]
+        print(f"{args.n} random reads of {args.size}x{args.size} face crops, one core")
+        for name, (rate, nbytes) in results.items():
+            print(
+                f"  {name:36s} {rate:8.0f} reads/s  {rate / base:5.2f}x  "
+                f"{nbytes / args.n / 1024:7.1f} KiB/face"
+            )
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()

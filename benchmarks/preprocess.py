@@ -1,0 +1,308 @@
+"""Preprocessing speed on one core: the study's original method against this
+project's.
+
+Builds a 1280x720 30 fps H.264 clip (20 s by default) showing the six people
+of insightface's ``t1.jpg`` (read from the wheel in ``resources/demo/``) with
+a small motion, then runs each variant in its own process pinned to one CPU
+with one thread:
+
+a. the original: OpenCV seek by ``CAP_PROP_POS_MSEC`` every 0.5 s, dlib HOG
+   with upsample 1 on the full frame, one JPEG file per face;
+b. the decode-only floor: sequential PyAV decode of every frame, RGB
+   conversion of the sampled frames only;
+c. this project: ``run_batch`` on the clip with ``faces: all`` (sequential
+   decode, detection on a downscaled frame, landmarks, face and eye crops,
+   JPEG-encoded cache file).
+
+Prints sampled frames per second, the ratios c/a and c/b, the faces found by
+a and c (and how many of a's faces c also found, IoU >= 0.3 at the same
+sample time) and each variant's peak resident memory.
+
+    .venv/bin/python benchmarks/preprocess.py [--duration 20] [--sweep]
+
+``--sweep`` also times detection settings (detect_scale x upsample) on the
+clip's sampled frames, which is how the defaults were chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WHEEL = ROOT / "resources" / "demo" / "insightface-2.1-py3-none-any.whl"
+INTERVAL = 0.5
+
+
+def pin_one_core() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import cv2
+
+    cv2.setNumThreads(1)
+    if "torch" in sys.modules:  # preprocessing does not import torch
+        sys.modules["torch"].set_num_threads(1)
+
+
+def make_clip(path: Path, duration: float, fps: int = 30) -> Path:
+    import av
+    import cv2
+    import numpy as np
+
+    if not WHEEL.exists():
+        sys.exit(f"missing {WHEEL}: copy insightface-2.1-py3-none-any.whl there")
+    with zipfile.ZipFile(WHEEL) as z:
+        buf = z.read("insightface/data/images/t1.jpg")
+    photo = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR_RGB)
+    h = 720
+    w = round(photo.shape[1] * h / photo.shape[0])
+    photo = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    n = round(duration * fps)
+    tmp = path.with_suffix(".tmp.mp4")
+    with av.open(str(tmp), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "23"}
+        for i in range(n):
+            frame = np.full((720, 1280, 3), 60, np.uint8)
+            dx = int(round((1280 - w) / 2 + 40 * math.sin(i / fps * 1.3)))
+            dy = int(round(8 * math.sin(i / fps * 2.1)))
+            m = np.float32([[1, 0, dx], [0, 1, dy]])
+            frame = cv2.warpAffine(
+                photo, m, (1280, 720), dst=frame, borderMode=cv2.BORDER_TRANSPARENT
+            )
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- variants
+
+
+def variant_original(video: str, workdir: str) -> dict:
+    """The study's method: seek per sample, HOG upsample 1, a JPEG per face."""
+    import cv2
+    import dlib
+
+    detector = dlib.get_frontal_face_detector()
+    cap = cv2.VideoCapture(video)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    n_frames = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    duration = n_frames / fps
+    boxes = []
+    sampled = 0
+    t = 0.0
+    k = 0
+    while t < duration:
+        cap.set(cv2.CAP_PROP_POS_MSEC, t * 1000)
+        ok, frame = cap.read()
+        if not ok:
+            break
+        sampled += 1
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        for j, d in enumerate(detector(rgb, 1)):
+            x0, y0 = max(d.left(), 0), max(d.top(), 0)
+            x1, y1 = min(d.right(), frame.shape[1]), min(d.bottom(), frame.shape[0])
+            cv2.imwrite(os.path.join(workdir, f"{k:05d}_{j}.jpg"), frame[y0:y1, x0:x1])
+            boxes.append([k, x0, y0, x1, y1])
+        k += 1
+        t += INTERVAL
+    cap.release()
+    return {"sampled": sampled, "faces": len(boxes), "boxes": boxes}
+
+
+def variant_decode(video: str, workdir: str) -> dict:
+    from deepfake_ensemble.video import FrameSampler
+
+    sampler = FrameSampler(video, frame_interval_s=INTERVAL)
+    sampled = sum(1 for _ in sampler)
+    return {"sampled": sampled, "decoded": sampler.frames_decoded}
+
+
+def variant_project(video: str, workdir: str, cfg: dict) -> dict:
+    import pandas as pd
+
+    from deepfake_ensemble.faces import get_detector, get_predictor
+    from deepfake_ensemble.preprocess import read_cache, run_batch
+
+    t0 = time.perf_counter()
+    get_detector("hog")
+    get_predictor()  # loaded once per batch job, timed apart
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    df = pd.DataFrame([{"video_id": "bench/clip", "path": video, "label": 0}])
+    rep = run_batch(df, workdir, {**cfg, "faces": "all"}, progress=False)
+    r = rep.iloc[0]
+    _, rows = read_cache(r["cache_file"])
+    boxes = [
+        [int(round(ts / INTERVAL)), *map(float, b)]
+        for ts, b in zip(rows["timestamp"], rows["boxes"], strict=True)
+    ]
+    return {
+        "sampled": int(r["frames_sampled"]),
+        "faces": len(boxes),
+        "boxes": boxes,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "model_load_s": load,
+    }
+
+
+def variant_sweep(video: str, workdir: str) -> dict:
+    """Detection time and faces found per (detect_scale, upsample, colour)."""
+    import cv2
+    import numpy as np
+
+    from deepfake_ensemble.faces import detect_faces
+    from deepfake_ensemble.video import FrameSampler
+
+    frames = [f.image for f in FrameSampler(video, frame_interval_s=INTERVAL)][:12]
+    out = {}
+    settings = [(1.0, 1), (1.0, 0), (0.75, 1), (0.5, 1), (0.45, 1), (0.4, 1), (0.5, 0)]
+    for scale, up in settings:
+        for gray in (False, True):
+            imgs = frames
+            if gray:
+                imgs = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+            t0 = time.perf_counter()
+            n = sum(
+                len(detect_faces(np.ascontiguousarray(f), "hog", up, scale))
+                for f in imgs
+            )
+            dt = (time.perf_counter() - t0) / len(frames)
+            out[f"scale={scale} upsample={up} {'gray' if gray else 'rgb'}"] = {
+                "ms_per_frame": round(dt * 1000, 1),
+                "faces_per_frame": round(n / len(frames), 2),
+            }
+    return out
+
+
+def run_variant(name: str, video: str, cfg: dict) -> None:
+    """Child process: pin to one core, run one variant, print JSON."""
+    pin_one_core()
+    with tempfile.TemporaryDirectory() as workdir:
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        if name == "a":
+            res = variant_original(video, workdir)
+        elif name == "b":
+            res = variant_decode(video, workdir)
+        elif name == "c":
+            res = variant_project(video, workdir, cfg)
+        else:
+            res = variant_sweep(video, workdir)
+        res.setdefault("seconds", time.perf_counter() - t0)
+        res.setdefault("cpu_seconds", time.process_time() - c0)
+    res["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(res))
+
+
+def spawn(name: str, video: Path, cfg: dict) -> dict:
+    cmd = [sys.executable, __file__, "--variant", name, "--video", str(video)]
+    cmd += ["--cfg", json.dumps(cfg)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def iou(a, b) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def matched(a_boxes, c_boxes, thr: float = 0.3) -> int:
+    by_k: dict[int, list] = {}
+    for k, *b in c_boxes:
+        by_k.setdefault(int(k), []).append(b)
+    return sum(
+        any(iou(b, cb) >= thr for cb in by_k.get(int(k), [])) for k, *b in a_boxes
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--detect-scale", type=float, default=None)
+    ap.add_argument("--upsample", type=int, default=None)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
+    ap.add_argument("--video", help=argparse.SUPPRESS)
+    ap.add_argument("--cfg", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.variant:
+        run_variant(args.variant, args.video, json.loads(args.cfg))
+        return
+    cfg = {}
+    if args.detect_scale is not None:
+        cfg["detect_scale"] = args.detect_scale
+    if args.upsample is not None:
+        cfg["upsample"] = args.upsample
+    out_dir = ROOT / "benchmarks" / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / f"six_faces_{args.duration:g}s.mp4"
+    if not video.exists():
+        t0 = time.perf_counter()
+        make_clip(video, args.duration)
+        print(f"built {video.name} in {time.perf_counter() - t0:.1f} s")
+    if args.sweep:
+        for k, v in spawn("sweep", video, cfg).items():
+            if isinstance(v, dict):
+                print(
+                    f"  {k:34s} {v['ms_per_frame']:7.1f} CPU ms/frame, "
+                    f"{v['faces_per_frame']:.2f} faces/frame"
+                )
+    res = {name: spawn(name, video, cfg) for name in ("a", "b", "c")}
+    fps = {k: v["sampled"] / v["seconds"] for k, v in res.items()}
+    cps = {k: v["sampled"] / v["cpu_seconds"] for k, v in res.items()}
+    labels = {
+        "a": "original (seek, HOG up1 full frame, JPEG files)",
+        "b": "decode-only floor (sequential, sampled to RGB)",
+        "c": "this project (faces: all)",
+    }
+    print(
+        f"clip {args.duration:g} s 1280x720 30 fps, one sample per {INTERVAL} s, "
+        f"one core; project config {cfg or 'defaults'}"
+    )
+    print(f"  {'variant':50s} frames  wall s  frames/s   CPU s  frames/CPU-s  peak RSS")
+    for k in ("a", "b", "c"):
+        v = res[k]
+        print(
+            f"  {k}. {labels[k]:47s} {v['sampled']:6d} {v['seconds']:7.2f} "
+            f"{fps[k]:9.2f} {v['cpu_seconds']:7.2f} {cps[k]:13.2f} "
+            f"{v['maxrss_mb']:6.0f} MB"
+        )
+    print(
+        f"  (c loaded the dlib models once in {res['c']['model_load_s']:.2f} s, "
+        "paid once per batch job, not per video)"
+    )
+    print(
+        f"  speed c/a = {fps['c'] / fps['a']:.1f}x wall, "
+        f"{cps['c'] / cps['a']:.1f}x CPU; c/b = {fps['c'] / fps['b']:.2f} wall, "
+        f"{cps['c'] / cps['b']:.2f} CPU"
+    )
+    m = matched(res["a"]["boxes"], res["c"]["boxes"])
+    fa = res["a"]["faces"]
+    print(
+        f"  faces: a {fa}, c {res['c']['faces']}; a's faces also found by c: "
+        f"{m} ({100 * m / max(fa, 1):.1f}%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
