@@ -55,7 +55,9 @@ def test_env_pins_match_requirements(path):
 def test_every_rule_declares_a_conda_env():
     rules = {}
     for path in sorted((ROOT / "rules").glob("*.smk")):
-        blocks = re.split(r"^(?=(?:rule|checkpoint) \w+:)", path.read_text(), flags=re.M)
+        blocks = re.split(
+            r"^(?=(?:rule|checkpoint) \w+:)", path.read_text(), flags=re.M
+        )
         for block in blocks:
             match = re.match(r"(?:rule|checkpoint) (\w+):", block)
             if match:

@@ -76,7 +76,9 @@ def test_dry_run_of_a_real_dataset_config(tmp_path):
     for name in ("train", "val", "test"):
         part = manifest[names == name].assign(split=name)
         part.to_csv(tmp_path / "results" / "splits" / f"{name}.csv", index=False)
-    (tmp_path / "results" / "splits" / "counts.csv").write_text("split,dataset,label,videos\n")
+    (tmp_path / "results" / "splits" / "counts.csv").write_text(
+        "split,dataset,label,videos\n"
+    )
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("preprocess:\n  videos_per_job: 50\n")
     out = snakemake(
@@ -89,7 +91,9 @@ def test_dry_run_of_a_real_dataset_config(tmp_path):
         "rules",
     ).stdout
     # 240 train videos -> 5 batches, 30 val -> 1, 30 test -> 1
-    line = next(ln for ln in out.splitlines() if ln.strip().startswith("preprocess_batch"))
+    line = next(
+        ln for ln in out.splitlines() if ln.strip().startswith("preprocess_batch")
+    )
     assert int(line.split()[-1]) == 7
 
 
@@ -112,9 +116,13 @@ def test_demo_workflow_end_to_end(local_ci_run):
         metrics = json.loads((wd / f"results/metrics/{model}.json").read_text())
         assert metrics["test"]["n_videos"] > 0
     for name in ENSEMBLES:
-        metrics = json.loads((wd / f"results/ensembles/{name}/metrics.json").read_text())
+        metrics = json.loads(
+            (wd / f"results/ensembles/{name}/metrics.json").read_text()
+        )
         assert metrics["n_videos"] > 0
-        members = json.loads((wd / f"results/ensembles/{name}/members.json").read_text())
+        members = json.loads(
+            (wd / f"results/ensembles/{name}/members.json").read_text()
+        )
         assert len(members["members"]) == (4 if name.startswith("all") else 2)
     summary = pd.read_csv(wd / "results/summary.csv")
     names = set(summary["name"])
