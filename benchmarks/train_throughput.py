@@ -1,0 +1,167 @@
+"""Training throughput of the four detectors on the current device.
+
+For each model: training images per second (forward, backward, optimiser
+step, model-side preprocessing included) in fp32 and, on CUDA, with bf16
+autocast + channels_last side by side, and the fraction of step time spent
+waiting for the DataLoader (synthetic uint8 images held in memory, so the
+wait is the loader's own overhead: collation, worker hand-off, pinning).
+Eye-sequence items count ``seq_len`` frames each (2 eye crops per frame).
+
+CPU (small inputs)::
+
+    .venv/bin/python benchmarks/train_throughput.py --size 64 --batch 16 --steps 5
+
+GPU (original input sizes, one command)::
+
+    python benchmarks/train_throughput.py --device cuda --size 0 --batch 32 \
+        --steps 20 --workers 4
+
+``--size 0`` uses each model's original input size (300/224/224/299).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from deepfake_ensemble.models import MODEL_NAMES, create_model, get_spec  # noqa: E402
+
+
+class SyntheticFrames(Dataset):
+    def __init__(self, n: int, size: int):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randint(
+            0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8
+        )
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], i % 2, i
+
+
+class SyntheticEyes(Dataset):
+    def __init__(self, n: int, size: int, seq_len: int):
+        g = torch.Generator().manual_seed(0)
+        shape = (n, seq_len, 2, 3, size, size)
+        self.x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        self.mask = torch.ones(seq_len, dtype=torch.bool)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.mask, i % 2, i
+
+
+def bench(name, args, device, amp):
+    spec = get_spec(name)
+    size = args.size or spec.input_size
+    eye = spec.input_kind == "eye_sequence"
+    kwargs = {}
+    if eye:
+        kwargs = {"fc6_dim": args.fc6_dim, "fc6_pool": 1 if args.size else 7}
+    torch.manual_seed(0)
+    model = create_model(name, **kwargs).to(device).train()
+    if amp:
+        model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    n_items = args.batch * (args.steps + args.warmup)
+    ds = (
+        SyntheticEyes(n_items, size, args.seq_len)
+        if eye
+        else SyntheticFrames(n_items, size)
+    )
+    loader = DataLoader(
+        ds,
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+    )
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    wait = compute = 0.0
+    it = iter(loader)
+    for step in range(args.steps + args.warmup):
+        t0 = time.perf_counter()
+        batch = next(it)
+        t1 = time.perf_counter()
+        if eye:
+            x, mask, y, _ = batch
+            mask = mask.to(device, non_blocking=True)
+        else:
+            x, y, _ = batch
+            mask = None
+        x = spec.prepare(
+            x.to(device, non_blocking=True),
+            input_size=size,
+            train=True,
+            channels_last=amp,
+        )
+        y = y.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x, mask) if eye else model(x)
+        loss = model.loss(out, y, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync()
+        t2 = time.perf_counter()
+        if step >= args.warmup:
+            wait += t1 - t0
+            compute += t2 - t1
+    frames = args.batch * args.steps * (args.seq_len if eye else 1)
+    total = wait + compute
+    return size, frames / total, wait / total
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
+    p.add_argument("--size", type=int, default=64, help="input size; 0 = original")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seq-len", type=int, default=4, help="eye-sequence length")
+    p.add_argument("--fc6-dim", type=int, default=256, help="ictu_oculi fc6 width")
+    args = p.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modes = [False, True] if device.type == "cuda" else [False]
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    print(
+        f"device {name} ({torch.get_num_threads()} threads), batch {args.batch}, "
+        f"steps {args.steps}, workers {args.workers}, torch {torch.__version__}"
+    )
+    head = f"{'model':<11} {'size':>4}  {'fp32 img/s':>10} {'wait':>6}"
+    if len(modes) == 2:
+        head += f"  {'bf16+CL img/s':>13} {'wait':>6} {'speed-up':>8}"
+    print(head)
+    for m in args.models:
+        res = [bench(m, args, device, amp) for amp in modes]
+        line = f"{m:<11} {res[0][0]:>4}  {res[0][1]:>10.1f} {res[0][2]:>6.1%}"
+        if len(res) == 2:
+            line += (
+                f"  {res[1][1]:>13.1f} {res[1][2]:>6.1%} {res[1][1] / res[0][1]:>7.2f}x"
+            )
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
