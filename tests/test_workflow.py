@@ -8,7 +8,6 @@ import json
 import pandas as pd
 import pytest
 import torch
-
 from conftest import CI_CONFIG, ROOT, snakemake
 
 MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
