@@ -19,6 +19,12 @@ rule summarize:
             labels={"table": "single models and ensembles"},
         ),
         md="results/summary.md",
+        by_dataset=report(
+            "results/summary_by_dataset.csv",
+            caption="../report/by_dataset.rst",
+            category="4. Summary",
+            labels={"table": "per dataset"},
+        ),
         roc=report(
             "results/figures/roc_all.png",
             caption="../report/roc_all.rst",

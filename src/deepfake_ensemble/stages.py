@@ -176,6 +176,7 @@ def summary_stage(
 ) -> pd.DataFrame:
     """The summary table (csv + markdown) and the comparison figures."""
     from . import summary as s
+    from .stats import per_dataset_table
 
     single = {
         m: {
@@ -210,5 +211,11 @@ def summary_stage(
         outputs["weights"],
     )
     s.plot_training_curves(dict(histories), outputs["curves"])
+    by_dataset = per_dataset_table(curves)
+    write_csv(by_dataset, outputs["by_dataset"])
+    if by_dataset["dataset"].nunique() > 1:
+        with open(outputs["md"], "a", encoding="utf-8") as md:
+            md.write("\n## Per dataset (test split)\n\n")
+            md.write(s.markdown_table(by_dataset) + "\n")
     print(Path(outputs["md"]).read_text())
     return table
