@@ -305,17 +305,6 @@ def plot_confusion_grid(
     save_figure(fig, out_png)
 
 
-HISTORY_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "val_frame_auc",
-    "val_video_auc",
-    "lr",
-    "seconds",
-)
-
-
 def plot_training_curves(
     histories: Mapping[str, pd.DataFrame | str | os.PathLike],
     out_png: str | os.PathLike,
@@ -326,6 +315,8 @@ def plot_training_curves(
     the columns ``epoch, train_loss, val_loss, val_frame_auc, val_video_auc,
     lr, seconds``.
     """
+    from deepfake_ensemble.train import HISTORY_COLUMNS
+
     tables = {}
     for model, h in histories.items():
         df = h if isinstance(h, pd.DataFrame) else pd.read_csv(h)
