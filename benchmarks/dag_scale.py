@@ -1,0 +1,197 @@
+"""How planning the workflow scales with the number of videos.
+
+For 1,000, 10,000 and 128,154 videos (the size of the full DFDC), writes a
+synthetic manifest and 8:1:1 split into a temporary working directory (as
+`ingest` and the `split` checkpoint would), then times a dry run of the whole
+workflow with the SLURM profile (`snakemake -n --profile profiles/slurm
+--configfile config/dfdc.yaml`) and records its peak memory. From the dry run
+it counts the preprocessing batch jobs (ceil(videos / videos_per_job) per
+split) and the SLURM submissions they become (group jobs of up to 20 batches,
+`group-components` in profiles/slurm).
+
+    .venv/bin/python benchmarks/dag_scale.py [--sizes 1000 10000 128154]
+
+Targets: a dry run of 128,154 videos in under 60 s and 4 GB; at most one
+preprocessing submission per 100 videos. Prints a table and writes
+benchmarks/out/dag_scale.csv. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "dfdc.yaml"
+PROFILE = ROOT / "profiles" / "slurm"
+OUT = ROOT / "benchmarks" / "out"
+RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
+GROUP_LINE = "] Group job preprocess"
+
+
+def write_split(workdir: Path, n_videos: int, seed: int = 1) -> dict[str, int]:
+    """A manifest of `n_videos` DFDC-like videos (pairs sharing a source) and
+    an 8:1:1 split by source, newer than everything they derive from."""
+    ids = np.arange(n_videos)
+    manifest = pd.DataFrame(
+        {
+            "video_id": [f"dfdc/dfdc_train_part_{i % 50}/v{i:06d}" for i in ids],
+            "path": [f"/data/dfdc/dfdc_train_part_{i % 50}/v{i:06d}.mp4" for i in ids],
+            "label": (ids % 5 != 0).astype(int),
+            "dataset": "dfdc",
+            "group": [f"dfdc/src{i // 2:06d}" for i in ids],
+            "original": "",
+            "official_split": "",
+        }
+    )
+    rng = np.random.default_rng(seed)
+    n_groups = (n_videos + 1) // 2
+    bucket = rng.permutation(n_groups)[ids // 2] % 10
+    split = np.where(bucket < 8, "train", np.where(bucket == 8, "val", "test"))
+    (workdir / "results" / "manifest").mkdir(parents=True)
+    (workdir / "results" / "splits").mkdir(parents=True)
+    manifest.to_csv(workdir / "results" / "manifest" / "videos.csv", index=False)
+    counts = {}
+    for name in ("train", "val", "test"):
+        part = manifest[split == name].assign(split=name)
+        part.to_csv(workdir / "results" / "splits" / f"{name}.csv", index=False)
+        counts[name] = len(part)
+    pd.DataFrame({"split": list(counts), "videos": list(counts.values())}).to_csv(
+        workdir / "results" / "splits" / "counts.csv", index=False
+    )
+    return counts
+
+
+def dry_run(workdir: Path, timeout: float) -> tuple[str, float, float, bool]:
+    """Output, wall seconds and peak resident memory (MB) of a dry run."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(PROFILE),
+        "--configfile",
+        str(CONFIG),
+        "-n",
+    ]
+    log = workdir / "dryrun.log"
+    with open(log, "w") as handle:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=handle, stderr=handle)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.05)
+        seconds = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = log.read_text()
+    if proc.returncode != 0 and not timed_out:
+        raise RuntimeError(f"dry run failed ({proc.returncode}):\n{output[-3000:]}")
+    return output, seconds, usage.ru_maxrss / 1024, timed_out
+
+
+def count_jobs(output: str) -> dict[str, int]:
+    """Batch jobs, group submissions and all jobs of a dry run's output."""
+    groups: list[set[str]] = []
+    batches: set[str] = set()
+    rule, in_group = None, False
+    for line in output.splitlines():
+        if GROUP_LINE in line:
+            groups.append(set())
+            continue
+        match = RULE_LINE.match(line)
+        if match:
+            rule, in_group = match.group(2), bool(match.group(1))
+            continue
+        stripped = line.strip()
+        if rule == "preprocess_batch" and stripped.startswith("jobid: "):
+            jobid = stripped.removeprefix("jobid: ")
+            batches.add(jobid)
+            if in_group:
+                groups[-1].add(jobid)
+            rule = None
+    unique = {frozenset(g) for g in groups}
+    # A dry run never finishes a job, and Snakemake 9.27 then re-groups the
+    # printed group jobs into unions of them; a submission is a smallest one.
+    minimal = [g for g in unique if not any(other < g for other in unique)]
+    total = re.search(r"^total\s+(\d+)", output, re.MULTILINE)
+    return {
+        "batch_jobs": len(batches),
+        "submissions": len(minimal),
+        "largest_group": max((len(g) for g in minimal), default=0),
+        "merged_groups_printed": len(unique) - len(minimal),
+        "dag_jobs": int(total.group(1)) if total else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 128154])
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    rows = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix=f"dag-{n}-") as tmp:
+            workdir = Path(tmp)
+            counts = write_split(workdir, n)
+            output, seconds, peak_mb, timed_out = dry_run(workdir, args.timeout)
+        jobs = count_jobs(output)
+        expected = sum(math.ceil(c / 100) for c in counts.values())
+        rows.append(
+            {
+                "videos": n,
+                "dry_run_s": round(seconds, 1),
+                "peak_mb": round(peak_mb),
+                "dag_jobs": jobs["dag_jobs"],
+                "batch_jobs": jobs["batch_jobs"],
+                "expected_batches": expected,
+                "submissions": jobs["submissions"],
+                "largest_group": jobs["largest_group"],
+                "submissions_per_100_videos": round(100 * jobs["submissions"] / n, 3),
+                "merged_groups_printed": jobs["merged_groups_printed"],
+                "timed_out": timed_out,
+            }
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    growth = [
+        (b["dry_run_s"] / a["dry_run_s"]) ** (1 / math.log10(b["videos"] / a["videos"]))
+        for a, b in zip(rows, rows[1:], strict=False)
+    ]
+    if growth:
+        print(
+            "dry-run time per 10x videos: "
+            + ", ".join(f"x{g:.2f}" for g in growth)
+            + f"; {table['dry_run_s'].iloc[-1]:.1f} s and "
+            f"{table['peak_mb'].iloc[-1]:.0f} MB at {rows[-1]['videos']:,} videos"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    table.to_csv(OUT / "dag_scale.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()

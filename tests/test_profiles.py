@@ -1,0 +1,301 @@
+"""The execution profiles, as Snakemake itself resolves them (no cluster needed).
+
+A dry run with `--profile profiles/slurm` prints, for every planned job, the
+resources Snakemake resolved from the rule, the profile's `default-resources`
+and `set-resources`, and the workflow profile (profiles/default, applied on top
+automatically); the slurm plugin turns exactly these into sbatch options
+(gpu -> --gpus, cpus_per_task -> --cpus-per-task, mem_mb -> --mem,
+runtime -> -t). The dry runs start from a synthetic manifest and split, so the
+preprocessing batches behind the `split` checkpoint are planned too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, snakemake
+from snakemake.cli import parse_set_resources
+from snakemake.profiles import ProfileConfigFileParser
+
+SLURM_PROFILE = ROOT / "profiles" / "slurm"
+DEFAULT_PROFILE = ROOT / "profiles" / "default"
+OVERLAY = ROOT / "tests" / "slurm_overlay"
+N_VIDEOS = 200
+VIDEOS_PER_JOB = 8
+
+RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
+
+
+def write_synthetic_split(workdir: Path, n_videos: int) -> dict[str, int]:
+    """A manifest and an 8:1:1 split of `n_videos` videos, as `ingest` and
+    `split` would write them; returns the number of videos per split."""
+    manifest = pd.DataFrame(
+        {
+            "video_id": [f"dfdc/v{i:06d}" for i in range(n_videos)],
+            "path": [f"/data/dfdc/v{i:06d}.mp4" for i in range(n_videos)],
+            "label": [i % 2 for i in range(n_videos)],
+            "dataset": "dfdc",
+            "group": [f"dfdc/g{i // 2:06d}" for i in range(n_videos)],
+            "original": "",
+            "official_split": "",
+        }
+    )
+    bucket = (manifest.index // 2) % 10
+    split = pd.Series("train", index=manifest.index).mask(bucket == 8, "val")
+    split = split.mask(bucket == 9, "test")
+    (workdir / "results" / "manifest").mkdir(parents=True, exist_ok=True)
+    (workdir / "results" / "splits").mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(workdir / "results" / "manifest" / "videos.csv", index=False)
+    counts = {}
+    for name in ("train", "val", "test"):
+        part = manifest[split == name].assign(split=name)
+        part.to_csv(workdir / "results" / "splits" / f"{name}.csv", index=False)
+        counts[name] = len(part)
+    pd.DataFrame({"split": list(counts), "videos": list(counts.values())}).to_csv(
+        workdir / "results" / "splits" / "counts.csv", index=False
+    )
+    (workdir / "batch.yaml").write_text(
+        f"preprocess:\n  videos_per_job: {VIDEOS_PER_JOB}\n"
+    )
+    return counts
+
+
+def planned_jobs(output: str) -> list[dict]:
+    """rule, jobid, resources and group (index of the printed group job, or
+    None) of every job a dry run printed."""
+    jobs = []
+    current = None
+    n_groups = 0
+    for line in output.splitlines():
+        if "] Group job " in line:
+            n_groups += 1
+            continue
+        match = RULE_LINE.match(line)
+        if match:
+            in_group = bool(match.group(1))
+            current = {
+                "rule": match.group(2),
+                "group": n_groups if in_group else None,
+                "resources": {},
+            }
+            jobs.append(current)
+            continue
+        stripped = line.strip()
+        if current is None:
+            continue
+        if stripped.startswith("jobid: "):
+            current["jobid"] = int(stripped.removeprefix("jobid: "))
+        elif stripped.startswith("resources: "):
+            items = stripped.removeprefix("resources: ").split(", ")
+            current["resources"] = dict(item.split("=", 1) for item in items)
+    return jobs
+
+
+def printed_groups(output: str) -> list[frozenset[int]]:
+    """The group jobs a dry run printed, as sets of Snakemake job ids."""
+    members: dict[int, set[int]] = {}
+    for job in planned_jobs(output):
+        if job["group"] is not None:
+            members.setdefault(job["group"], set()).add(job["jobid"])
+    return [frozenset(ids) for _, ids in sorted(members.items())]
+
+
+def dry_run(workdir: Path, *profile_args: str) -> str:
+    """A dry run: of the CI config in an empty folder (the split not done yet,
+    so no preprocessing batch is planned), or of config/dfdc.yaml on a
+    synthetic split when the folder holds one."""
+    if (workdir / "batch.yaml").is_file():
+        configs = [str(ROOT / "config" / "dfdc.yaml"), str(workdir / "batch.yaml")]
+    else:
+        configs = [str(ROOT / "config" / "ci.yaml")]
+    try:
+        result = snakemake(
+            workdir, *profile_args, "--configfile", *configs, "-n", timeout=180
+        )
+    except subprocess.TimeoutExpired as err:
+        # Seen with Snakemake 9.27 when group jobs are merged twice (below).
+        pytest.fail(f"the dry run did not end: {err}")
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def split_workdir(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    workdir = tmp_path_factory.mktemp("profiles")
+    return workdir, write_synthetic_split(workdir, N_VIDEOS)
+
+
+@pytest.fixture(scope="module")
+def fresh_dry_run(tmp_path_factory) -> str:
+    workdir = tmp_path_factory.mktemp("fresh")
+    return dry_run(workdir, "--profile", str(SLURM_PROFILE))
+
+
+@pytest.fixture(scope="module")
+def fresh_overlay_dry_run(tmp_path_factory) -> str:
+    workdir = tmp_path_factory.mktemp("fresh-overlay")
+    return dry_run(
+        workdir, "--profile", str(SLURM_PROFILE), "--workflow-profile", str(OVERLAY)
+    )
+
+
+@pytest.fixture(scope="module")
+def slurm_dry_run(split_workdir) -> str:
+    workdir, _ = split_workdir
+    return dry_run(workdir, "--profile", str(SLURM_PROFILE))
+
+
+@pytest.fixture(scope="module")
+def overlay_dry_run(split_workdir) -> str:
+    workdir, _ = split_workdir
+    return dry_run(
+        workdir,
+        "--profile",
+        str(SLURM_PROFILE),
+        "--workflow-profile",
+        str(OVERLAY),
+    )
+
+
+def resources_of(output: str, rule: str) -> list[dict]:
+    found = [job["resources"] for job in planned_jobs(output) if job["rule"] == rule]
+    assert found, f"no {rule} job in the dry run:\n{output[-3000:]}"
+    return found
+
+
+def test_slurm_profile_is_used_with_the_workflow_profile(fresh_dry_run):
+    # profiles/default is applied on top of profiles/slurm automatically.
+    assert re.search(
+        r"Using profiles? \S*profiles/slurm and workflow specific profile "
+        r"\S*profiles/default",
+        fresh_dry_run,
+    ), fresh_dry_run[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("rule", "runtime"),
+    [("train", 1440), ("predict", 120)],
+)
+def test_gpu_rules_resolve_to_one_gpu_8_cpus_64_gb(fresh_dry_run, rule, runtime):
+    for res in resources_of(fresh_dry_run, rule):
+        assert res["gpu"] == "1", res
+        assert res["cpus_per_task"] == "8", res
+        assert res["mem_mb"] == "64000", res
+        assert res["runtime"] == str(runtime), res
+        # unset, so that sbatch uses the site's default partition and account
+        assert "slurm_partition" not in res and "slurm_account" not in res, res
+
+
+def test_preprocessing_batch_resolves_to_one_cpu_without_gpu(slurm_dry_run):
+    for res in resources_of(slurm_dry_run, "preprocess_batch"):
+        assert res["cpus_per_task"] == "1", res
+        assert res["mem_mb"] == "2000", res
+        assert res["runtime"] == "120", res
+        assert "gpu" not in res, res
+
+
+def test_other_rules_get_the_default_resources_and_no_gpu(fresh_dry_run):
+    jobs = planned_jobs(fresh_dry_run)
+    skip = {"train", "predict", "preprocess_batch", "all"}
+    others = [j for j in jobs if j["rule"] not in skip]
+    assert {"ingest", "split", "pack_shards", "ensemble", "summarize"} <= {
+        j["rule"] for j in others
+    }
+    for job in others:
+        res = job["resources"]
+        assert "gpu" not in res, job
+        # rules without own values get 1 CPU (their threads), 4 GB, 60 min
+        assert res["cpus_per_task"] == "1", job
+        assert int(res["mem_mb"]) >= 4000, job
+        assert int(res["runtime"]) >= 60, job
+
+
+def test_preprocessing_batches_are_submitted_twenty_per_job(
+    slurm_dry_run, split_workdir
+):
+    _, counts = split_workdir
+    n_batches = sum(math.ceil(n / VIDEOS_PER_JOB) for n in counts.values())
+    jobs = planned_jobs(slurm_dry_run)
+    batches = {j["jobid"] for j in jobs if j["rule"] == "preprocess_batch"}
+    assert len(batches) == n_batches
+    groups = printed_groups(slurm_dry_run)
+    # The group jobs partition the batches, 20 batches each (the last fewer).
+    # (Snakemake 9.27 merges already merged groups again when the DAG is
+    # post-processed twice with the same pending jobs, as here with the split
+    # done: groups of 400 batches and batches in two group jobs. The workflow
+    # works around it in rules/common.smk.)
+    assert sum(len(g) for g in groups) == n_batches, [len(g) for g in groups]
+    assert set().union(*groups) == batches
+    assert sorted(len(g) for g in groups)[1:] == [20] * (len(groups) - 1)
+    assert len(groups) == math.ceil(n_batches / 20)
+
+
+def test_runtime_grows_with_each_attempt():
+    """retries: 2, and `set-resources` runtimes are expressions of `attempt`."""
+    with open(SLURM_PROFILE / "config.yaml") as handle:
+        profile = ProfileConfigFileParser().parse(handle)
+    assert profile["retries"] == "2"
+    resources = parse_set_resources(profile["set-resources"])
+    for rule, per_attempt in {"train": 1440, "predict": 120}.items():
+        runtime = resources[rule]["runtime"]
+        values = [
+            runtime.evaluate(
+                wildcards={},
+                input=[],
+                attempt=attempt,
+                threads=8,
+                rulename=rule,
+                async_run=None,
+            ).value
+            for attempt in (1, 2, 3)
+        ]
+        assert values == [per_attempt, 2 * per_attempt, 3 * per_attempt]
+
+
+def test_test_overlay_keeps_the_gpu_requests(fresh_overlay_dry_run):
+    out = fresh_overlay_dry_run
+    # the overlay replaces profiles/default as workflow profile; profiles/slurm stays
+    using = next(ln for ln in out.splitlines() if ln.startswith("Using"))
+    assert re.search(
+        r"profiles? \S*profiles/slurm and workflow specific profile "
+        r"\S*tests/slurm_overlay",
+        using,
+    ), using
+    for rule in ("train", "predict"):
+        for res in resources_of(out, rule):
+            assert res["gpu"] == "1"
+            assert res["slurm_partition"] == "debug"
+            assert int(res["cpus_per_task"]) <= 2
+
+
+def test_test_overlay_keeps_the_grouping(overlay_dry_run, slurm_dry_run):
+    overlay_sizes = sorted(map(len, printed_groups(overlay_dry_run)))
+    assert overlay_sizes == sorted(map(len, printed_groups(slurm_dry_run)))
+
+
+def test_test_overlay_sets_the_same_resources_as_the_profile():
+    """The overlay replaces `set-resources` as a whole: it must name the same
+    rules and resources (only the sizes differ)."""
+    parsed = {}
+    for path in (SLURM_PROFILE, OVERLAY):
+        with open(path / "config.yaml") as handle:
+            profile = ProfileConfigFileParser().parse(handle)
+        parsed[path] = {
+            rule: set(res.keys()) - {"slurm_partition"}
+            for rule, res in parse_set_resources(profile["set-resources"]).items()
+        }
+    assert parsed[OVERLAY] == parsed[SLURM_PROFILE]
+
+
+def test_default_profile_runs_locally(tmp_path):
+    out = dry_run(tmp_path, "--profile", str(DEFAULT_PROFILE), "--cores", "2")
+    jobs = planned_jobs(out)
+    train = [j for j in jobs if j["rule"] == "train"]
+    assert train
+    # the rule's own values; nothing of the cluster profile
+    assert all(j["resources"].get("mem_mb") == "16000" for j in train)
+    assert not any("cpus_per_task" in j["resources"] for j in jobs)
