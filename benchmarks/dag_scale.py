@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "dfdc.yaml"
@@ -40,36 +41,9 @@ GROUP_LINE = "] Group job preprocess"
 
 
 def write_split(workdir: Path, n_videos: int, seed: int = 1) -> dict[str, int]:
-    """A manifest of `n_videos` DFDC-like videos (pairs sharing a source) and
-    an 8:1:1 split by source, newer than everything they derive from."""
-    ids = np.arange(n_videos)
-    manifest = pd.DataFrame(
-        {
-            "video_id": [f"dfdc/dfdc_train_part_{i % 50}/v{i:06d}" for i in ids],
-            "path": [f"/data/dfdc/dfdc_train_part_{i % 50}/v{i:06d}.mp4" for i in ids],
-            "label": (ids % 5 != 0).astype(int),
-            "dataset": "dfdc",
-            "group": [f"dfdc/src{i // 2:06d}" for i in ids],
-            "original": "",
-            "official_split": "",
-        }
-    )
-    rng = np.random.default_rng(seed)
-    n_groups = (n_videos + 1) // 2
-    bucket = rng.permutation(n_groups)[ids // 2] % 10
-    split = np.where(bucket < 8, "train", np.where(bucket == 8, "val", "test"))
-    (workdir / "results" / "manifest").mkdir(parents=True)
-    (workdir / "results" / "splits").mkdir(parents=True)
-    manifest.to_csv(workdir / "results" / "manifest" / "videos.csv", index=False)
-    counts = {}
-    for name in ("train", "val", "test"):
-        part = manifest[split == name].assign(split=name)
-        part.to_csv(workdir / "results" / "splits" / f"{name}.csv", index=False)
-        counts[name] = len(part)
-    pd.DataFrame({"split": list(counts), "videos": list(counts.values())}).to_csv(
-        workdir / "results" / "splits" / "counts.csv", index=False
-    )
-    return counts
+    """A manifest of `n_videos` videos (pairs sharing a source) and an 8:1:1
+    split by source, newer than everything they derive from."""
+    return write_split_tree(workdir, synthetic_manifest(n_videos), seed=seed)
 
 
 def dry_run(workdir: Path, timeout: float) -> tuple[str, float, float, bool]:

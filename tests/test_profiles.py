@@ -16,11 +16,12 @@ import re
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from conftest import ROOT, snakemake
 from snakemake.cli import parse_set_resources
 from snakemake.profiles import ProfileConfigFileParser
+
+from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 DEFAULT_PROFILE = ROOT / "profiles" / "default"
@@ -34,31 +35,7 @@ RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
 def write_synthetic_split(workdir: Path, n_videos: int) -> dict[str, int]:
     """A manifest and an 8:1:1 split of `n_videos` videos, as `ingest` and
     `split` would write them; returns the number of videos per split."""
-    manifest = pd.DataFrame(
-        {
-            "video_id": [f"dfdc/v{i:06d}" for i in range(n_videos)],
-            "path": [f"/data/dfdc/v{i:06d}.mp4" for i in range(n_videos)],
-            "label": [i % 2 for i in range(n_videos)],
-            "dataset": "dfdc",
-            "group": [f"dfdc/g{i // 2:06d}" for i in range(n_videos)],
-            "original": "",
-            "official_split": "",
-        }
-    )
-    bucket = (manifest.index // 2) % 10
-    split = pd.Series("train", index=manifest.index).mask(bucket == 8, "val")
-    split = split.mask(bucket == 9, "test")
-    (workdir / "results" / "manifest").mkdir(parents=True, exist_ok=True)
-    (workdir / "results" / "splits").mkdir(parents=True, exist_ok=True)
-    manifest.to_csv(workdir / "results" / "manifest" / "videos.csv", index=False)
-    counts = {}
-    for name in ("train", "val", "test"):
-        part = manifest[split == name].assign(split=name)
-        part.to_csv(workdir / "results" / "splits" / f"{name}.csv", index=False)
-        counts[name] = len(part)
-    pd.DataFrame({"split": list(counts), "videos": list(counts.values())}).to_csv(
-        workdir / "results" / "splits" / "counts.csv", index=False
-    )
+    counts = write_split_tree(workdir, synthetic_manifest(n_videos))
     (workdir / "batch.yaml").write_text(
         f"preprocess:\n  videos_per_job: {VIDEOS_PER_JOB}\n"
     )

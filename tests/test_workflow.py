@@ -10,6 +10,8 @@ import pytest
 import torch
 from conftest import CI_CONFIG, ROOT, snakemake
 
+from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
+
 MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
 ENSEMBLES = [
     "best2_hard",
@@ -52,32 +54,7 @@ def test_rulegraph_and_dag(tmp_path):
 
 def test_dry_run_of_a_real_dataset_config(tmp_path):
     """A study config with a synthetic manifest and splits plans every batch."""
-    rows = []
-    for i in range(300):
-        rows.append(
-            {
-                "video_id": f"dfdc/v{i:04d}",
-                "path": f"/data/dfdc/v{i:04d}.mp4",
-                "label": i % 2,
-                "dataset": "dfdc",
-                "group": f"dfdc/g{i // 2:04d}",
-                "original": "",
-                "official_split": "",
-            }
-        )
-    manifest = pd.DataFrame(rows)
-    (tmp_path / "results" / "manifest").mkdir(parents=True)
-    (tmp_path / "results" / "splits").mkdir(parents=True)
-    manifest.to_csv(tmp_path / "results" / "manifest" / "videos.csv", index=False)
-    bucket = (manifest.index // 2) % 10
-    names = pd.Series("train", index=manifest.index).mask(bucket == 8, "val")
-    names = names.mask(bucket == 9, "test")
-    for name in ("train", "val", "test"):
-        part = manifest[names == name].assign(split=name)
-        part.to_csv(tmp_path / "results" / "splits" / f"{name}.csv", index=False)
-    (tmp_path / "results" / "splits" / "counts.csv").write_text(
-        "split,dataset,label,videos\n"
-    )
+    write_split_tree(tmp_path, synthetic_manifest(300))
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("preprocess:\n  videos_per_job: 50\n")
     out = snakemake(
