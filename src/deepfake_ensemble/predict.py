@@ -46,6 +46,40 @@ def unpack_batch(batch: Any, kind: str):
     return x, mask, torch.as_tensor(y).long(), torch.as_tensor(idx).long()
 
 
+def forward_batch(
+    model,
+    spec,
+    batch,
+    device: torch.device,
+    input_size: int,
+    normalisation: str,
+    amp: bool,
+    train: bool = False,
+    generator: torch.Generator | None = None,
+):
+    """Move one batch to ``device``, prepare it and run the model on it.
+
+    Returns ``(outputs, loss, labels, mask, item indices)``; ``amp`` turns on
+    bf16 autocast and channels-last (CUDA).
+    """
+    x, mask, y, idx = unpack_batch(batch, spec.input_kind)
+    x = x.to(device, non_blocking=True)
+    y = y.to(device)
+    if mask is not None:
+        mask = mask.to(device)
+    x = spec.prepare(
+        x,
+        input_size=input_size,
+        normalisation=normalisation,
+        train=train,
+        generator=generator,
+        channels_last=amp,
+    )
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(x, mask) if mask is not None else model(x)
+    return out, model.loss(out, y, mask), y, mask, idx
+
+
 @torch.no_grad()
 def infer(
     model: Detector,
@@ -78,20 +112,9 @@ def infer(
     for batch in tqdm(
         loader, desc=desc, disable=None if progress else True, file=sys.stderr
     ):
-        x, mask, y, idx = unpack_batch(batch, spec.input_kind)
-        x = x.to(device, non_blocking=True)
-        y = y.to(device)
-        if mask is not None:
-            mask = mask.to(device)
-        x = spec.prepare(
-            x,
-            input_size=input_size,
-            normalisation=normalisation,
-            channels_last=amp,
+        out, loss, y, mask, idx = forward_batch(
+            model, spec, batch, device, input_size, normalisation, amp
         )
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(x, mask) if mask is not None else model(x)
-        loss = model.loss(out, y, mask)
         loss_sum += float(loss) * len(y)
         n += len(y)
         idx_all.append(idx.cpu())

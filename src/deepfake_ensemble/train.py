@@ -55,7 +55,7 @@ from .errors import InputError
 from .io import atomic_path, write_csv
 from .models import NORMALISATIONS, create_model, get_spec
 from .models.weights import load_weights
-from .predict import frame_table, infer, resolve_device, unpack_batch
+from .predict import forward_batch, frame_table, infer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -408,22 +408,17 @@ def train_model(
             for step, batch in enumerate(loader, start=1):
                 if step > n_steps:
                     break
-                x, mask, y, _ = unpack_batch(batch, spec.input_kind)
-                x = x.to(dev, non_blocking=True)
-                y = y.to(dev)
-                if mask is not None:
-                    mask = mask.to(dev)
-                x = spec.prepare(
-                    x,
-                    input_size=cfg["input_size"],
-                    normalisation=cfg["normalisation"],
+                _, loss, y, _, _ = forward_batch(
+                    model,
+                    spec,
+                    batch,
+                    dev,
+                    cfg["input_size"],
+                    cfg["normalisation"],
+                    amp=cuda,
                     train=True,
                     generator=flips,
-                    channels_last=cuda,
                 )
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
-                    out = model(x, mask) if mask is not None else model(x)
-                loss = model.loss(out, y, mask)
                 if not torch.isfinite(loss):
                     raise RuntimeError(
                         f"{name}: non-finite training loss ({loss.item()}) at epoch "
