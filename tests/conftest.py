@@ -14,9 +14,12 @@ SNAKEFILE = ROOT / "Snakefile"
 CI_CONFIG = ROOT / "config" / "ci.yaml"
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
-    """Run the project's workflow with this interpreter's Snakemake in ``workdir``."""
-    cmd = [
+SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0")
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line of the project's workflow run in ``workdir``."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -26,9 +29,17 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800
         str(workdir),
         *args,
     ]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
+    """Run the project's workflow with this interpreter's Snakemake in ``workdir``."""
     result = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir
+        snakemake_command(workdir, *args),
+        capture_output=True,
+        text=True,
+        env=SNAKEMAKE_ENV,
+        timeout=timeout,
+        cwd=workdir,
     )
     if check and result.returncode != 0:
         raise AssertionError(

@@ -17,14 +17,19 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CI_CONFIG, ROOT, SNAKEFILE, snakemake
+from conftest import (
+    CI_CONFIG,
+    ROOT,
+    SNAKEMAKE_ENV,
+    snakemake,
+    snakemake_command,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -222,28 +227,22 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm_ci_run, tmp_path):
     longer.write_text(f"models:\n  {RESUME_MODEL}:\n    epochs: {RESUME_EPOCHS}\n")
     target = f"results/models/{RESUME_MODEL}/history.csv"
     log_path = tmp_path / "snakemake.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(SNAKEFILE),
-        "--directory",
-        str(workdir),
+    cmd = snakemake_command(
+        workdir,
         *PROFILE_ARGS,
         "--configfile",
         str(CI_CONFIG),
         str(longer),
         "--",
         target,
-    ]
+    )
     with open(log_path, "w") as handle:
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONHASHSEED="0"),
+            env=SNAKEMAKE_ENV,
             start_new_session=True,
         )
     try:
