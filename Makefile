@@ -12,13 +12,14 @@ DEMO_WHEEL := resources/demo/insightface-2.1-py3-none-any.whl
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 
-.PHONY: setup demo test lint format dag clean help
+.PHONY: setup demo test lint format dag graphviz profile clean help
 
 help:
 	@echo "make demo   set up and run the workflow on the embedded demo dataset"
 	@echo "make test   set up and run the test suite"
 	@echo "make lint   ruff, snakefmt --check and snakemake --lint"
-	@echo "make dag    redraw docs/rulegraph.svg"
+	@echo "make dag    draw the rule graph and the demo's job DAG (SVG)"
+	@echo "make profile  install the SLURM profile as \`--profile slurm\`"
 
 setup: $(STAMP) $(DEMO_WHEEL)
 
@@ -58,8 +59,34 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile rules
 
-dag: setup
-	$(SNAKEMAKE) --rulegraph | dot -Tsvg > docs/rulegraph.svg
+# The rule graph (docs/rulegraph.svg) and the demo's job DAG as planned by a
+# dry run (results/dag.svg; preprocessing batches appear once the split exists).
+dag: setup graphviz
+	mkdir -p results
+	$(SNAKEMAKE) --rulegraph > results/rulegraph.dot
+	dot -Tsvg results/rulegraph.dot > docs/rulegraph.svg
+	$(SNAKEMAKE) --dag > results/dag.dot
+	dot -Tsvg results/dag.dot > results/dag.svg
+	@echo "rule graph: docs/rulegraph.svg, job DAG: results/dag.svg"
+
+# Graphviz's `dot` draws the graphs: Debian's package, installed when missing.
+graphviz:
+	@command -v dot >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+		else \
+			echo "error: graphviz's dot is missing: install graphviz" \
+				"(e.g. sudo apt-get install graphviz)" >&2; exit 1; \
+		fi; }
+
+# `snakemake --profile slurm` looks for named profiles in
+# $$XDG_CONFIG_HOME/snakemake (default ~/.config/snakemake): link this
+# repository's profile there, so that edits of profiles/slurm take effect.
+PROFILE_HOME := $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+profile:
+	mkdir -p $(PROFILE_HOME)
+	ln -sfn $(CURDIR)/profiles/slurm $(PROFILE_HOME)/slurm
+	@echo "installed: $(PROFILE_HOME)/slurm -> $(CURDIR)/profiles/slurm"
 
 clean:
 	rm -rf results .snakemake

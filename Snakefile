@@ -5,7 +5,9 @@
 #   -> four single detectors (train, predict, evaluate) -> seven ensembles
 #   -> summary table and HTML report (snakemake --report results/report.html)
 #
-# Read rules/common.smk first: configuration, input functions, targets.
+# Read rules/common.smk first: configuration, input functions, targets. Each
+# rule runs scripts/<rule>.py, which calls one function of
+# src/deepfake_ensemble/stages/<rule file>.py.
 
 import os
 
@@ -20,6 +22,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 report: "report/workflow.rst"
 
 
+include: "rules/snakemake_patches.smk"
 include: "rules/common.smk"
 
 
@@ -33,5 +36,6 @@ include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/preprocess.smk"
 include: "rules/models.smk"
+include: "rules/evaluate.smk"
 include: "rules/ensembles.smk"
 include: "rules/summary.smk"

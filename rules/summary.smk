@@ -4,13 +4,11 @@
 
 rule summarize:
     input:
+        unpack(all_ensemble_files),
         val=predictions(MODELS, ["val"]),
         test=predictions(MODELS, ["test"]),
-        checkpoints=expand("results/models/{model}/best.pt", model=MODELS),
+        sizes=expand("results/models/{model}/size.json", model=MODELS),
         histories=expand("results/models/{model}/history.csv", model=MODELS),
-        ensembles=expand(
-            "results/ensembles/{ensemble}/metrics.json", ensemble=ENSEMBLES
-        ),
     output:
         csv=report(
             "results/summary.csv",

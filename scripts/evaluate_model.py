@@ -1,19 +1,19 @@
-"""Snakemake entry point: metrics and ROC curve of one single detector."""
+"""Rule evaluate_model: metrics and ROC curve of one detector."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from deepfake_ensemble.stages import evaluate_stage
-from deepfake_ensemble.workflow import logged
+from deepfake_ensemble.stages.evaluate import evaluate_model
+from deepfake_ensemble.workflow import rule_job
 
-with logged(snakemake.log[0]):
-    evaluate_stage(
+with rule_job(snakemake):
+    evaluate_model(
         model=snakemake.wildcards.model,
         val_csv=snakemake.input.val,
         test_csv=snakemake.input.test,
-        checkpoint=snakemake.input.checkpoint,
+        size_json=snakemake.input.size_json,
         out_json=snakemake.output.metrics,
         out_roc=snakemake.output.roc,
     )

@@ -1,24 +1,17 @@
-"""Snakemake entry point: pack a split's preprocessed videos into HDF5 shards."""
+"""Rule pack_shards: the HDF5 shards of one split."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-import pandas as pd
+from deepfake_ensemble.stages.preprocess import pack_split_shards
+from deepfake_ensemble.workflow import rule_job
 
-from deepfake_ensemble.preprocess import pack_shards
-from deepfake_ensemble.workflow import logged
-
-with logged(snakemake.log[0]) as log:
-    report = pd.concat(
-        [pd.read_csv(path, keep_default_na=False) for path in snakemake.input],
-        ignore_index=True,
-    )
-    shards = pack_shards(
-        report,
-        snakemake.output[0],
-        dict(snakemake.params.preprocess),
+with rule_job(snakemake):
+    pack_split_shards(
+        batch_reports=list(snakemake.input.reports),
+        shard_dir=snakemake.output.shards,
         split=snakemake.wildcards.split,
+        cfg=dict(snakemake.params.preprocess),
     )
-    log.info("wrote %d shards to %s", len(shards), snakemake.output[0])

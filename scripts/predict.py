@@ -1,19 +1,17 @@
-"""Snakemake entry point: per-frame fake probabilities of one model on one split."""
+"""Rule predict: per-frame fake probabilities of one model on one split."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
-from deepfake_ensemble.stages import predict_stage
-from deepfake_ensemble.workflow import limit_threads, logged
+from deepfake_ensemble.stages.models import predict
+from deepfake_ensemble.workflow import rule_job
 
-with logged(snakemake.log[0]):
-    limit_threads(snakemake.threads)
-    predict_stage(
+with rule_job(snakemake):
+    predict(
         checkpoint=snakemake.input.checkpoint,
         shards=snakemake.input.shards,
-        out_csv=snakemake.output[0],
+        out_csv=snakemake.output.predictions,
         train_config=dict(snakemake.params.train),
-        threads=snakemake.threads,
     )

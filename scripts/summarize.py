@@ -1,26 +1,26 @@
-"""Snakemake entry point: the summary table and figures."""
+"""Rule summarize: the summary table and figures."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
+from deepfake_ensemble.catalog import ENSEMBLE_FILES
+from deepfake_ensemble.stages.summary import summarize
+from deepfake_ensemble.workflow import rule_job
 
-from deepfake_ensemble.stages import summary_stage
-from deepfake_ensemble.workflow import logged
-
-with logged(snakemake.log[0]):
-    models = list(snakemake.params.models)
-    ensembles = list(snakemake.params.ensembles)
-    summary_stage(
+models = list(snakemake.params.models)
+names = list(snakemake.params.ensembles)
+with rule_job(snakemake):
+    summarize(
         val_csvs=dict(zip(models, snakemake.input.val, strict=True)),
         test_csvs=dict(zip(models, snakemake.input.test, strict=True)),
-        checkpoints=dict(zip(models, snakemake.input.checkpoints, strict=True)),
+        sizes=dict(zip(models, snakemake.input.sizes, strict=True)),
         histories=dict(zip(models, snakemake.input.histories, strict=True)),
-        ensemble_dirs={
-            name: Path(path).parent
-            for name, path in zip(ensembles, snakemake.input.ensembles, strict=True)
+        ensembles={
+            name: {role: snakemake.input[f"{name}_{role}"] for role in ENSEMBLE_FILES}
+            for name in names
         },
-        config=dict(snakemake.params.ensemble),
+        cfg=dict(snakemake.params.ensemble),
         outputs=dict(snakemake.output.items()),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,21 @@ SNAKEFILE = ROOT / "Snakefile"
 CI_CONFIG = ROOT / "config" / "ci.yaml"
 
 
-SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0")
+# Named profiles (`--profile slurm`) are looked up in $XDG_CONFIG_HOME/snakemake:
+# the tests install them with `make profile` into a folder of their own.
+PROFILE_HOME = Path(tempfile.mkdtemp(prefix="dfe-profiles-"))
+SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0", XDG_CONFIG_HOME=str(PROFILE_HOME))
+
+
+def install_named_profiles() -> Path:
+    """`make profile`, as users run it; returns the installed profile link."""
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "profile"],
+        env=SNAKEMAKE_ENV,
+        check=True,
+        capture_output=True,
+    )
+    return PROFILE_HOME / "snakemake" / "slurm"
 
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:

@@ -71,4 +71,43 @@ def test_dry_run_fails_on_a_typo_naming_the_key(tmp_path):
         cwd=ROOT,
     )
     assert result.returncode != 0
-    assert "frame_intervall_s" in result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "config key preprocess.frame_intervall_s: unknown key" in out
+    assert "  value: 0.5" in out and "allowed keys here: crop_scale" in out
+    # the schema itself is not dumped
+    assert "additionalProperties" not in out and "Failed validating" not in out
+
+
+def test_a_bad_value_names_key_value_and_rule():
+    import jsonschema
+
+    from deepfake_ensemble.config import describe_validation_error
+
+    config = load(ROOT / "config" / "config.yaml")
+    config["preprocess"]["videos_per_job"] = -3
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
+    assert describe_validation_error(error).splitlines() == [
+        "config key preprocess.videos_per_job: invalid value",
+        "  value: -3",
+        "  rule: minimum: 1",
+    ]
+
+
+def test_preprocessing_defaults_agree_with_the_schema():
+    """The schema fills in defaults for Snakemake runs; PreprocessConfig for
+    direct calls (tests, benchmarks): both must say the same."""
+    from dataclasses import MISSING, fields
+
+    from deepfake_ensemble.preprocess import PreprocessConfig
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    props = schema["properties"]["preprocess"]["properties"]
+    defaults = {
+        f.name: f.default for f in fields(PreprocessConfig) if f.default is not MISSING
+    }
+    assert set(defaults) == set(props)
+    for key, prop in props.items():
+        assert prop.get("default") == defaults[key], key

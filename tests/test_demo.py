@@ -11,9 +11,8 @@ import dlib
 import numpy as np
 import pytest
 
-from deepfake_ensemble.demo import generate_demo_dataset
+from deepfake_ensemble.demo import face_model_path, generate_demo_dataset
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.facephotos import face_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEEL = ROOT / "resources" / "demo" / "insightface-2.1-py3-none-any.whl"

@@ -1,18 +1,21 @@
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from deepfake_ensemble.catalog import ENSEMBLE_FILES, ENSEMBLES, ensemble_files
 from deepfake_ensemble.ensemble import (
-    ENSEMBLES,
     align,
     auc_rows,
     build_ensemble,
     dirichlet_search,
     hard_vote,
     load_predictions,
+    rank_by_validation,
     select_members,
     soft_vote,
     stacked_fit,
@@ -212,10 +215,17 @@ def test_select_all_and_unknown_rule():
         select_members(VAL_METRICS, {"capsule": SIZES["capsule"]}, "small2")
 
 
-def test_best2_treats_undefined_auc_as_worst():
-    metrics = {**VAL_METRICS, "dspfwa": {"video_auc": None, "frame_auc": None}}
-    members, _ = select_members(metrics, SIZES, "best2")
+@pytest.mark.parametrize("undefined", [None, math.nan, np.float64("nan")])
+def test_best2_treats_undefined_auc_as_worst(undefined):
+    # None is how metrics spell an undefined AUC; NaN (a pandas cell) too
+    metrics = {
+        **VAL_METRICS,
+        "dspfwa": {"video_auc": undefined, "frame_auc": undefined},
+    }
+    members, reason = select_members(metrics, SIZES, "best2")
     assert members == ["eyes", "xception"]
+    assert "dspfwa (video AUC n/a, frame AUC n/a)" in reason
+    assert rank_by_validation(metrics)[-1] == "dspfwa"
 
 
 # ------------------------------------------------------------------ aligning
@@ -321,21 +331,17 @@ def test_build_ensemble_every_kind(name, member_preds, tmp_path):
             assert sum(w.values()) == pytest.approx(1)
     metrics = write_ensemble_outputs(res, tmp_path / name)
     files = sorted(p.name for p in (tmp_path / name).iterdir())
-    assert files == [
-        "members.json",
-        "metrics.json",
-        "test_frames.csv",
-        "test_videos.csv",
-        "val_frames.csv",
-        "val_videos.csv",
-        "weights.json",
-    ]
-    saved = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert files == sorted(ENSEMBLE_FILES.values())  # every role, nothing else
+    paths = ensemble_files(tmp_path / name)
+    saved = json.loads(Path(paths["metrics"]).read_text())
     assert saved["video_auc"] == pytest.approx(metrics["video_auc"])
     assert "video_auc" in saved["video_variant"]
     assert saved["video_variant"]["n_videos"] == 30
-    members = json.loads((tmp_path / name / "members.json").read_text())
+    members = json.loads(Path(paths["members"]).read_text())
     assert members["members"] == res["members"] and members["reason"]
+    for role in ("test_frames", "val_frames", "test_videos", "val_videos"):
+        back = pd.read_csv(paths[role], dtype={"video_id": str})
+        pd.testing.assert_frame_equal(back, res[role], check_dtype=False)
 
 
 def test_hard_ensemble_frames_are_votes_of_members(member_preds):
@@ -359,3 +365,12 @@ def test_unknown_ensemble_name(member_preds):
     val, test, val_metrics = member_preds
     with pytest.raises(InputError, match="unknown ensemble"):
         build_ensemble("best3_soft", val, test, val_metrics, SIZES, {})
+
+
+def test_package_exports_its_public_api():
+    import deepfake_ensemble.ensemble as ens
+
+    for name in ens.__all__:
+        assert hasattr(ens, name), name
+    # the ensembles themselves are listed once, in the catalog
+    assert not hasattr(ens, "ENSEMBLES")

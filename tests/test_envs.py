@@ -1,16 +1,35 @@
-"""Per-rule conda environments: they parse, every rule uses one, and their
-pins agree with requirements.txt (what `make setup` installs)."""
+"""Per-rule conda environments: they parse, every rule uses one, their pins
+agree with requirements.txt (what `make setup` installs), and every rule runs
+in a virtual environment built from exactly its environment's pip list.
+
+conda's channels cannot be reached here, but each env is ``python=3.11`` plus
+a pip list: the same packages, so a module missing from an env fails here as
+it would under ``snakemake --sdm conda``. The virtual environments are cached
+in ``$DFE_ENV_CACHE`` (default ``~/.cache/deepfake-ensemble/envs``), keyed by
+the hash of the pip list.
+"""
 
 from __future__ import annotations
 
-import re
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CI_CONFIG, ROOT
+from env_rules import RULES
+from snakemake.utils import validate
 
-ROOT = Path(__file__).resolve().parents[1]
 ENVS = sorted((ROOT / "envs").glob("*.yaml"))
+ENV_CACHE = Path(
+    os.environ.get("DFE_ENV_CACHE", Path.home() / ".cache/deepfake-ensemble/envs")
+)
 
 
 def requirement_pins() -> dict[str, str]:
@@ -52,18 +71,133 @@ def test_env_pins_match_requirements(path):
         )
 
 
-def test_every_rule_declares_a_conda_env():
+def workflow_rules() -> dict[str, dict]:
+    """Rule name -> its ``conda`` env stem and ``script`` path, from rules/."""
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules", "--quiet", "all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.returncode == 0
     rules = {}
     for path in sorted((ROOT / "rules").glob("*.smk")):
-        blocks = re.split(
-            r"^(?=(?:rule|checkpoint) \w+:)", path.read_text(), flags=re.M
-        )
-        for block in blocks:
-            match = re.match(r"(?:rule|checkpoint) (\w+):", block)
-            if match:
-                rules[match.group(1)] = block
-    assert len(rules) >= 10
-    for name, block in rules.items():
-        match = re.search(r"conda:\s*\n\s*\"\.\./envs/(\w+)\.yaml\"", block)
-        assert match, f"rule {name} has no conda: directive"
-        assert (ROOT / "envs" / f"{match.group(1)}.yaml").exists()
+        text = path.read_text()
+        for block in text.split("\nrule ")[1:] + text.split("\ncheckpoint ")[1:]:
+            name = block.split(":", 1)[0].strip()
+            env = block.split('"../envs/', 1)[1].split(".yaml", 1)[0]
+            script = block.split('"../scripts/', 1)[1].split('"', 1)[0]
+            rules[name] = {"env": env, "script": ROOT / "scripts" / script}
+    return rules
+
+
+def test_every_rule_declares_a_conda_env_and_a_script():
+    rules = workflow_rules()
+    assert len(rules) >= 11
+    for name, rule in rules.items():
+        assert (ROOT / "envs" / f"{rule['env']}.yaml").exists(), name
+        assert rule["script"].exists(), name
+
+
+def test_light_envs_install_no_torch():
+    for stem in ("preprocess", "ensemble"):
+        pins = env_pins(ROOT / "envs" / f"{stem}.yaml")
+        assert not {"torch", "torchvision", "timm"} & set(pins), stem
+
+
+def test_the_env_test_covers_exactly_the_rules_of_each_env():
+    by_env: dict[str, set[str]] = {}
+    for name, rule in workflow_rules().items():
+        by_env.setdefault(rule["env"], set()).add(name)
+    assert by_env == {env: rules for env, (rules, _) in RULES.items()}
+
+
+def test_scripts_import_only_their_stage_and_the_glue():
+    """What a script imports is what the env test runs: its stage module."""
+    for name, rule in workflow_rules().items():
+        tree = ast.parse(rule["script"].read_text())
+        modules = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        stages = {m for m in modules if m.startswith("deepfake_ensemble.stages.")}
+        assert len(stages) == 1, (name, modules)
+        allowed = stages | {
+            "sys",
+            "pathlib",
+            "deepfake_ensemble.workflow",
+            "deepfake_ensemble.catalog",
+        }
+        assert modules <= allowed, (name, modules - allowed)
+
+
+def env_python(stem: str) -> Path:
+    """The interpreter of a virtual environment with exactly the env's pins."""
+    pins = sorted(
+        f"{n}=={v}" for n, v in env_pins(ROOT / "envs" / f"{stem}.yaml").items()
+    )
+    key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
+    final = ENV_CACHE / f"{stem}-{key}"
+    python = final / "bin" / "python"
+    if python.exists():
+        return python
+    ENV_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = ENV_CACHE / f".{stem}-{key}.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
+    subprocess.run(
+        [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", *pins],
+        check=True,
+    )
+    # a venv's scripts carry its path: build in place of the final name
+    tmp.rename(final) if not final.exists() else shutil.rmtree(tmp)
+    if not python.exists():  # pragma: no cover
+        raise AssertionError(f"no interpreter in {final}")
+    return python
+
+
+@pytest.fixture(scope="module")
+def run_config(local_ci_run, tmp_path_factory) -> Path:
+    """The CI run's config, validated (defaults filled in), as JSON."""
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    config.update(yaml.safe_load(CI_CONFIG.read_text()))
+    validate(config, str(ROOT / "config/schema/config.schema.yaml"))
+    config["demo"]["wheel_path"] = str(ROOT / config["demo"]["wheel"])
+    path = tmp_path_factory.mktemp("env-config") / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(RULES))
+def test_every_rule_runs_in_its_own_env(stem, local_ci_run, run_config, tmp_path):
+    python = env_python(stem)
+    result = subprocess.run(
+        [
+            str(python),
+            str(ROOT / "tests/env_rules.py"),
+            stem,
+            str(local_ci_run),
+            str(tmp_path),
+            str(run_config),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+        timeout=1800,
+    )
+    log = tmp_path / f"{stem}.log"
+    assert result.returncode == 0, (
+        f"{stem}: {result.stderr[-3000:]}\n"
+        f"{log.read_text()[-6000:] if log.exists() else ''}"
+    )
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    if stem != "train":
+        assert loaded["heavy_modules_loaded"] == [], loaded

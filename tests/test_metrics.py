@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.metrics import (
+    defined,
     eer,
     evaluate,
     evaluate_video_scores,
@@ -121,6 +123,28 @@ def test_one_class_gives_none_not_a_crash():
     assert m["confusion_matrix"] == [[0, 0], [1, 1]]
     assert math.isfinite(m["log_loss"])
     assert roc_points(df).empty
+    # undefined is None everywhere (JSON null), never NaN
+    assert "NaN" not in json.dumps(m) and "null" in json.dumps(m)
+    v = evaluate_video_scores(video_scores(df)[["video_id", "label", "score"]])
+    assert v["video_auc"] is None and v["eer"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        (math.nan, None),
+        (np.float64("nan"), None),
+        (math.inf, None),
+        (0.75, 0.75),
+        (np.float32(0.5), 0.5),
+        (1, 1.0),
+    ],
+)
+def test_defined_maps_undefined_metrics_to_none(value, expected):
+    got = defined(value)
+    assert got == expected
+    assert got is None or type(got) is float
 
 
 def test_log_loss_is_clipped():

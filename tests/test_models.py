@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torchvision.models import resnet50
 
+from deepfake_ensemble import catalog
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.models import MODEL_NAMES, create_model, get_spec
+from deepfake_ensemble.models import (
+    MODEL_NAMES,
+    create_model,
+    get_spec,
+    register,
+    registered_names,
+)
 from deepfake_ensemble.models.base import vgg_features
 from deepfake_ensemble.models.weights import load_weights
 
@@ -37,6 +46,8 @@ def forward(model, x, mask):
 
 
 def test_registry():
+    assert MODEL_NAMES is catalog.MODEL_NAMES
+    assert registered_names() == catalog.MODEL_NAMES
     assert MODEL_NAMES == ("capsule", "dsp_fwa", "ictu_oculi", "xception")
     sizes = {n: get_spec(n).input_size for n in MODEL_NAMES}
     assert sizes == {"capsule": 300, "dsp_fwa": 224, "ictu_oculi": 224, "xception": 299}
@@ -48,6 +59,15 @@ def test_registry():
         get_spec("nope")
     with pytest.raises(InputError, match="unknown kwargs"):
         create_model("dsp_fwa", width=3)
+
+
+def test_register_refuses_a_name_outside_the_catalog():
+    spec = dataclasses.replace(get_spec("xception"), name="xception2")
+    with pytest.raises(ValueError, match="not in catalog.MODEL_NAMES"):
+        register(spec)
+    assert registered_names() == catalog.MODEL_NAMES
+    with pytest.raises(InputError, match="unknown model"):
+        get_spec("xception2")
 
 
 def test_prepare_resizes_normalises_and_flips_eyes():

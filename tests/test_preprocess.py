@@ -14,6 +14,7 @@ from helpers_media import (
 )
 
 from deepfake_ensemble import preprocess as pp
+from deepfake_ensemble.datasets import EyeSequenceDataset, FrameDataset
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.preprocess import (
     PreprocessConfig,
@@ -23,7 +24,7 @@ from deepfake_ensemble.preprocess import (
     run_batch,
     write_report,
 )
-from deepfake_ensemble.shards import EyeSequenceDataset, FrameDataset, ShardWriter
+from deepfake_ensemble.shards import ShardWriter
 
 CFG = {
     "frame_interval_s": 0.5,

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, snakemake
+from conftest import ROOT, SNAKEMAKE_ENV, install_named_profiles, snakemake
 from snakemake.cli import parse_set_resources
 from snakemake.profiles import ProfileConfigFileParser
 
@@ -154,14 +154,16 @@ def test_slurm_profile_is_used_with_the_workflow_profile(fresh_dry_run):
 
 
 @pytest.mark.parametrize(
-    ("rule", "runtime"),
-    [("train", 1440), ("predict", 120)],
+    ("rule", "runtime", "mem_mb"),
+    [("train", 1440, 32000), ("predict", 120, 16000)],
 )
-def test_gpu_rules_resolve_to_one_gpu_8_cpus_64_gb(fresh_dry_run, rule, runtime):
+def test_gpu_rules_resolve_to_one_gpu_8_cpus_and_the_rules_memory(
+    fresh_dry_run, rule, runtime, mem_mb
+):
     for res in resources_of(fresh_dry_run, rule):
         assert res["gpu"] == "1", res
         assert res["cpus_per_task"] == "8", res
-        assert res["mem_mb"] == "64000", res
+        assert res["mem_mb"] == str(mem_mb), res
         assert res["runtime"] == str(runtime), res
         # unset, so that sbatch uses the site's default partition and account
         assert "slurm_partition" not in res and "slurm_account" not in res, res
@@ -170,7 +172,7 @@ def test_gpu_rules_resolve_to_one_gpu_8_cpus_64_gb(fresh_dry_run, rule, runtime)
 def test_preprocessing_batch_resolves_to_one_cpu_without_gpu(slurm_dry_run):
     for res in resources_of(slurm_dry_run, "preprocess_batch"):
         assert res["cpus_per_task"] == "1", res
-        assert res["mem_mb"] == "2000", res
+        assert res["mem_mb"] == "800", res
         assert res["runtime"] == "120", res
         assert "gpu" not in res, res
 
@@ -256,13 +258,14 @@ def test_test_overlay_keeps_the_grouping(overlay_dry_run, slurm_dry_run):
 
 def test_test_overlay_sets_the_same_resources_as_the_profile():
     """The overlay replaces `set-resources` as a whole: it must name the same
-    rules and resources (only the sizes differ)."""
+    rules and resources (only the sizes differ), plus `mem_mb`, which the
+    profile leaves to the rules and the 2-CPU test node must shrink."""
     parsed = {}
     for path in (SLURM_PROFILE, OVERLAY):
         with open(path / "config.yaml") as handle:
             profile = ProfileConfigFileParser().parse(handle)
         parsed[path] = {
-            rule: set(res.keys()) - {"slurm_partition"}
+            rule: set(res.keys()) - {"slurm_partition", "mem_mb"}
             for rule, res in parse_set_resources(profile["set-resources"]).items()
         }
     assert parsed[OVERLAY] == parsed[SLURM_PROFILE]
@@ -274,5 +277,43 @@ def test_default_profile_runs_locally(tmp_path):
     train = [j for j in jobs if j["rule"] == "train"]
     assert train
     # the rule's own values; nothing of the cluster profile
-    assert all(j["resources"].get("mem_mb") == "16000" for j in train)
+    assert all(j["resources"].get("mem_mb") == "32000" for j in train)
     assert not any("cpus_per_task" in j["resources"] for j in jobs)
+
+
+def test_make_profile_installs_the_slurm_profile_by_name(tmp_path):
+    """`snakemake --profile slurm`, as users type it, from the repository root
+    and from a run folder elsewhere, once `make profile` has run (twice: it is
+    idempotent), and the profile is a link, so edits take effect."""
+    link = install_named_profiles()
+    install_named_profiles()
+    assert link.is_symlink() and link.resolve() == SLURM_PROFILE.resolve()
+    for cwd in (ROOT, tmp_path):
+        result = subprocess.run(
+            [
+                *snakemake_cmd(),
+                "--profile",
+                "slurm",
+                "--directory",
+                str(tmp_path),
+                "--configfile",
+                str(ROOT / "config" / "ci.yaml"),
+                "-n",
+            ],
+            cwd=cwd,
+            env=SNAKEMAKE_ENV,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, out[-3000:]
+        assert re.search(r"Using profiles? slurm and workflow", out), out[-3000:]
+        # the cluster resources of the profile reached the planned jobs
+        assert resources_of(out, "train")[0]["gpu"] == "1", out[-3000:]
+
+
+def snakemake_cmd() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]

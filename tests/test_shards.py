@@ -1,22 +1,28 @@
 """HDF5 shards: writer/reader round trip, datasets, DataLoader workers."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
+from deepfake_ensemble.datasets import (
+    EyeSequenceDataset,
+    FrameDataset,
+    resolve_seq_len,
+    shard_dataset,
+)
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.faces import FaceRecord
 from deepfake_ensemble.io import write_json
-from deepfake_ensemble.shards import (
-    EyeSequenceDataset,
-    FrameDataset,
-    ShardWriter,
-    make_rows,
-    open_shards,
-)
+from deepfake_ensemble.shards import ShardWriter, make_rows, open_shards
+
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 S, E = 24, 8
 
@@ -193,3 +199,34 @@ def test_writer_exception_leaves_no_file(tmp_path):
         )
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "module", ["deepfake_ensemble.shards", "deepfake_ensemble.preprocess"]
+)
+def test_shard_writing_needs_no_torch(module):
+    """Preprocessing runs in an environment without PyTorch."""
+    code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch'"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_shard_dataset_picks_the_dataset_and_seq_len(raw_split):
+    out, _ = raw_split
+    frames = shard_dataset("xception", out, {})
+    assert isinstance(frames, FrameDataset) and len(frames) == 12
+    eyes = shard_dataset("ictu_oculi", out, {"seq_len": 2})
+    assert isinstance(eyes, EyeSequenceDataset) and eyes.seq_len == 2
+    assert len(eyes) == len(EyeSequenceDataset(out, seq_len=2))
+    # no seq_len in the config (or null): the registry spec's
+    assert shard_dataset("ictu_oculi", out, {}).seq_len == 20
+    assert shard_dataset("ictu_oculi", out, {"seq_len": None}).seq_len == 20
+    assert resolve_seq_len("ictu_oculi", None) == 20
+    assert resolve_seq_len("capsule", {}) is None
+    with pytest.raises(InputError, match="seq_len"):
+        resolve_seq_len("ictu_oculi", {"seq_len": 2.5})
+    with pytest.raises(InputError, match="unknown model"):
+        shard_dataset("nope", out, {})

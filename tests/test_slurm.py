@@ -27,6 +27,7 @@ from conftest import (
     CI_CONFIG,
     ROOT,
     SNAKEMAKE_ENV,
+    install_named_profiles,
     snakemake,
     snakemake_command,
 )
@@ -34,9 +35,10 @@ from conftest import (
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
+# the profile by name, as cluster users type it (installed by `make profile`)
 PROFILE_ARGS = (
     "--profile",
-    str(ROOT / "profiles" / "slurm"),
+    "slurm",
     "--workflow-profile",
     str(ROOT / "tests" / "slurm_overlay"),
 )
@@ -140,6 +142,7 @@ def rule_of(logfile: str) -> str:
 @pytest.fixture(scope="module")
 def slurm_ci_run(cluster, tmp_path_factory) -> tuple[Path, str, float]:
     """The whole workflow on the CI config, every job submitted to SLURM."""
+    install_named_profiles()
     workdir = tmp_path_factory.mktemp("slurm-run")
     start = time.monotonic()
     result = snakemake(

@@ -250,3 +250,13 @@ def test_bootstrap_equals_a_plain_resampling_loop():
             aucs.append(roc_auc_score(sample["label"], sample["score"]))
     assert n_valid == len(aucs)
     assert (lo, hi) == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])))
+
+
+def test_one_class_comparison_reports_none():
+    # an undefined AUC is None in every field, never NaN
+    fakes = videos_of(frame_table(n_videos=10, seed=2)).assign(label=1)
+    c = compare_to_best("all_soft", fakes, "xception", fakes, n_boot=20)
+    assert c["verdict"] == "not comparable" and c["n_videos"] == 10
+    for key in ("auc", "ci_lo", "ci_hi", "best_auc", "z", "p", "ci_overlap"):
+        assert c[key] is None
+    assert "undefined" in c["sentence"] and "nan" not in c["sentence"].lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,10 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
+from deepfake_ensemble import shards
+from deepfake_ensemble.datasets import shard_dataset
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.predict import load_checkpoint, predict
+from deepfake_ensemble.predict import load_checkpoint, predict, predict_dataset
+from deepfake_ensemble.predictions import HISTORY_COLUMNS
 from deepfake_ensemble.train import (
-    HISTORY_COLUMNS,
     _better,
     resolve_config,
     train_model,
@@ -21,7 +24,7 @@ from deepfake_ensemble.train import (
 
 
 class TinyFrames:
-    """Face crops in memory, same item format as ``shards.FrameDataset``.
+    """Face crops in memory, same item format as ``datasets.FrameDataset``.
 
     Fake faces carry a bright square; frame 1 of every second video has two
     faces (face_index 0 and 1).
@@ -53,7 +56,7 @@ class TinyFrames:
 
 
 class TinyEyes:
-    """Eye-crop windows in memory, item format of ``shards.EyeSequenceDataset``."""
+    """Eye-crop windows in memory, item format of ``datasets.EyeSequenceDataset``."""
 
     def __init__(self, n_videos=4, frames=5, seq_len=3, size=32, seed=0):
         rng = np.random.default_rng(seed)
@@ -115,6 +118,9 @@ def test_resolve_config_defaults_and_overrides():
     assert x["optimizer"] == {"name": "sgd", "lr": 0.1}
     assert x["early_stopping"] == 10 and x["normalisation"] == "half"
     assert resolve_config("ictu_oculi", None)["seq_len"] == 20
+    assert resolve_config("ictu_oculi", {"seq_len": None})["seq_len"] == 20
+    assert resolve_config("ictu_oculi", {"seq_len": 8})["seq_len"] == 8
+    assert resolve_config("capsule", None)["seq_len"] is None
     with pytest.raises(InputError, match="normalisation"):
         resolve_config("capsule", {"normalisation": "zscore"})
 
@@ -124,6 +130,10 @@ def test_selection_rule_and_metrics():
     assert _better(0.8, 9.0, {"val_video_auc": 0.7, "val_loss": 0.1})
     assert not _better(0.7, 0.5, {"val_video_auc": 0.7, "val_loss": 0.4})
     assert _better(0.7, 0.3, {"val_video_auc": 0.7, "val_loss": 0.4})
+    # an undefined AUC (None) ranks below any number
+    assert _better(0.1, 0.3, {"val_video_auc": None, "val_loss": 0.1})
+    assert not _better(None, 0.01, {"val_video_auc": 0.1, "val_loss": 0.3})
+    assert _better(None, 0.3, {"val_video_auc": None, "val_loss": 0.4})
     assert _better(0.1, 0.3, {"val_video_auc": math.nan, "val_loss": 0.1})
     df = pd.DataFrame(
         {
@@ -135,6 +145,7 @@ def test_selection_rule_and_metrics():
     )
     frame_auc, video_auc = validation_metrics(df)
     assert frame_auc == pytest.approx(0.5) and video_auc == 1.0
+    assert validation_metrics(df.assign(label=1)) == (None, None)
 
 
 def test_train_writes_outputs_and_predicts(frames, tmp_path):
@@ -143,9 +154,10 @@ def test_train_writes_outputs_and_predicts(frames, tmp_path):
     hist = train_model(
         "capsule", CAPSULE_CFG, train, val, out, tmp_path / "resume", progress=False
     )
-    assert list(hist.columns) == HISTORY_COLUMNS and list(hist["epoch"]) == [1, 2, 3]
+    assert list(hist.columns) == list(HISTORY_COLUMNS)
+    assert list(hist["epoch"]) == [1, 2, 3]
     assert np.isfinite(hist[["train_loss", "val_loss", "val_video_auc"]]).all().all()
-    for f in ("best.pt", "last.pt", "history.csv", "training_curve.png"):
+    for f in ("best.pt", "last.pt", "history.csv", "training_curve.png", "size.json"):
         assert (out / f).stat().st_size > 0
     assert not list(out.glob(".*"))  # no temporary files left behind
     on_disk = pd.read_csv(out / "history.csv")
@@ -155,7 +167,7 @@ def test_train_writes_outputs_and_predicts(frames, tmp_path):
     best = hist.sort_values(["val_video_auc", "val_loss"], ascending=[False, True])
     assert ckpt["epoch"] == int(best["epoch"].iloc[0])
 
-    pred = predict(out / "best.pt", val, progress=False)
+    pred = predict_dataset(out / "best.pt", val, progress=False)
     assert list(pred.columns) == ["video_id", "frame_index", "label", "score"]
     assert not pred.duplicated(["video_id", "frame_index"]).any()
     assert pred.equals(pred.sort_values(["video_id", "frame_index"]))
@@ -239,7 +251,7 @@ def test_eye_sequence_training_and_window_predictions(tmp_path):
         "ictu_oculi", cfg, train, val, out, tmp_path / "r", progress=False
     )
     assert len(hist) == 1 and np.isfinite(hist["val_loss"]).all()
-    pred = predict(out / "best.pt", val, progress=False, batch_size=3)
+    pred = predict_dataset(out / "best.pt", val, progress=False, batch_size=3)
     assert len(pred) == 4 * 5 and not pred.duplicated(["video_id", "frame_index"]).any()
     # every frame of a window carries the window's probability
     model, spec, ckpt = load_checkpoint(out / "best.pt")
@@ -266,7 +278,6 @@ def test_nan_loss_stops_with_a_clear_message(frames, tmp_path):
 
 def test_real_shards(tmp_path):
     """Train one epoch and predict on a shard written by ``ShardWriter``."""
-    shards = pytest.importorskip("deepfake_ensemble.shards")
     rng = np.random.default_rng(0)
     path = tmp_path / "shard-00000.h5"
     with shards.ShardWriter(path, encoding="raw", face_size=40, eye_size=32) as w:
@@ -286,23 +297,30 @@ def test_real_shards(tmp_path):
                 "eyes": rng.integers(0, 255, (n, 2, 32, 32, 3), dtype=np.uint8),
             }
             w.add_video(f"demo/s{v}", v % 2, "demo", "train", rows, frames_sampled=n)
-    ds = shards.FrameDataset([path])
+    ds = shard_dataset("capsule", [path], {})
     cfg = {**CAPSULE_CFG, "epochs": 1}
     train_model("capsule", cfg, ds, ds, tmp_path / "m", tmp_path / "r", progress=False)
-    pred = predict(tmp_path / "m" / "best.pt", ds, progress=False)
+    pred = predict(tmp_path / "m" / "best.pt", [path], progress=False)
     assert len(pred) == 12 and set(pred["label"]) == {0, 1}
-    eyes = shards.EyeSequenceDataset([path], seq_len=2)
+    assert pred.equals(predict_dataset(tmp_path / "m" / "best.pt", ds, progress=False))
     ecfg = {
         "input_size": 32,
         "epochs": 1,
         "batch_size": 2,
+        "seq_len": 2,
         "kwargs": {"fc6_dim": 8, "fc6_pool": 1, "batch_norm": True},
     }
+    eyes = shard_dataset("ictu_oculi", path, ecfg)
+    assert eyes.seq_len == 2
     train_model(
         "ictu_oculi", ecfg, eyes, eyes, tmp_path / "e", tmp_path / "re", progress=False
     )
-    epred = predict(tmp_path / "e" / "best.pt", eyes, progress=False)
+    # predict reads the window length from the checkpoint's config
+    epred = predict(tmp_path / "e" / "best.pt", path, progress=False)
     assert len(epred) == 12 and epred["score"].between(0, 1).all()
+    assert epred.equals(
+        predict_dataset(tmp_path / "e" / "best.pt", eyes, progress=False)
+    )
 
 
 def test_early_stopping_follows_validation_video_auc(frames, tmp_path):
@@ -326,3 +344,39 @@ def test_early_stopping_follows_validation_video_auc(frames, tmp_path):
     # calling again after a stop trains nothing more
     again = train_model(*args, progress=False)
     assert again.equals(hist)
+
+
+def test_size_json_describes_best_checkpoint(frames, tmp_path):
+    train, val = frames
+    out = tmp_path / "o"
+    cfg = {**CAPSULE_CFG, "epochs": 1}
+    train_model("capsule", cfg, train, val, out, tmp_path / "r", progress=False)
+    size = json.loads((out / "size.json").read_text())
+    state = torch.load(out / "best.pt", weights_only=True)["model"]
+    params = sum(t.numel() for t in state.values() if t.is_floating_point())
+    assert size["params"] == params > 0
+    assert size["bytes"] == (out / "best.pt").stat().st_size
+    assert size["megabytes"] == pytest.approx(size["bytes"] / 2**20)
+
+
+def test_undefined_validation_auc_is_an_empty_cell(frames, tmp_path):
+    """One-class validation: AUCs undefined (None), training still completes."""
+    train, _ = frames
+    val = TinyFrames(n_videos=4, seed=1, prefix="w")
+    keep = val.meta["label"] == 0
+    val.images = val.images[torch.from_numpy(np.flatnonzero(keep.to_numpy()))]
+    val.meta = val.meta[keep].reset_index(drop=True)
+    out = tmp_path / "o"
+    cfg = {**CAPSULE_CFG, "epochs": 2}
+    hist = train_model("capsule", cfg, train, val, out, tmp_path / "r", progress=False)
+    assert hist["val_video_auc"].isna().all() and hist["val_frame_auc"].isna().all()
+    lines = (out / "history.csv").read_text().splitlines()
+    assert lines[0].split(",") == list(HISTORY_COLUMNS)
+    cells = lines[1].split(",")
+    assert cells[HISTORY_COLUMNS.index("val_video_auc")] == ""
+    assert cells[HISTORY_COLUMNS.index("val_frame_auc")] == ""
+    # no AUC to rank by: the lower validation loss keeps best.pt
+    ckpt = torch.load(out / "best.pt", weights_only=True)
+    assert ckpt["val_video_auc"] is None
+    assert ckpt["epoch"] == int(hist["epoch"][hist["val_loss"].idxmin()])
+    assert (out / "training_curve.png").stat().st_size > 0

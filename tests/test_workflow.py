@@ -114,3 +114,41 @@ def test_report_is_self_contained_html(local_ci_run):
     assert "<html" in html.lower()
     for text in ("summary", "ROC", "training"):
         assert text.lower() in html.lower()
+
+
+def _ingest_failure(tmp_path, root) -> tuple[str, str]:
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(
+        "demo: {generate: false}\n"
+        f"datasets:\n  - {{name: dfdc, layout: dfdc, root: '{root}'}}\n"
+    )
+    result = snakemake(
+        tmp_path,
+        "--configfile",
+        str(overlay),
+        "--cores",
+        "1",
+        "results/manifest/videos.csv",
+        check=False,
+    )
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs/ingest.log").read_text()
+    return result.stdout + result.stderr, log
+
+
+@pytest.mark.parametrize("case", ["missing root", "broken metadata.json"])
+def test_bad_input_ends_the_job_with_one_line(tmp_path, case):
+    """An InputError: `error: <message>` naming the file, in Snakemake's
+    output and in the job's log, and no traceback anywhere."""
+    root = tmp_path / "dfdc"
+    if case == "broken metadata.json":
+        (root / "part_0").mkdir(parents=True)
+        (root / "part_0" / "metadata.json").write_text('{"a.mp4": {"label": ')
+        named = str(root / "part_0" / "metadata.json")
+    else:
+        named = str(root)
+    out, log = _ingest_failure(tmp_path, root)
+    lines = [ln for ln in out.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1 and named in lines[0], out[-3000:]
+    assert lines[0] in log.splitlines()
+    assert "Traceback" not in out and "Traceback" not in log

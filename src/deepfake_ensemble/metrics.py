@@ -8,11 +8,18 @@ the confusion matrix use the rule "score above the threshold means fake"
 uses to cast its vote.
 
 Ranking metrics (AUC, average precision, EER) are undefined when the labels
-hold one class only; they are reported as ``None`` and nothing raises.
+hold one class only; they are reported as ``None`` and nothing raises. ``None``
+is the one spelling of "undefined" in every metrics dict of the package (JSON
+``null``), never NaN; code that receives a metric from elsewhere (a JSON file,
+a pandas cell, a training history) passes it through :func:`defined` first.
+In a pandas table (the summary, the per-dataset table) an undefined metric is
+pandas' missing value, written as an empty cell. The prediction table columns
+are those of :mod:`deepfake_ensemble.predictions`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -27,9 +34,8 @@ from sklearn.metrics import (
 )
 
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.predictions import PREDICTION_COLUMNS, VIDEO_COLUMNS
 
-PREDICTION_COLUMNS = ("video_id", "frame_index", "label", "score")
-VIDEO_COLUMNS = ("video_id", "label", "score")
 #: probabilities are clipped to [EPS, 1 - EPS] before the log loss
 LOG_LOSS_EPS = 1e-7
 
@@ -107,6 +113,18 @@ def video_scores(pred_df: pd.DataFrame, source: str = "predictions") -> pd.DataF
     return out[["video_id", "label", "score", "n_frames"]].astype(
         {"label": int, "n_frames": int}
     )
+
+
+def defined(value) -> float | None:
+    """A metric value as a float, or ``None`` when it is undefined.
+
+    ``None``, NaN (how pandas and a training history spell a missing value)
+    and an infinity (no metric here can be one) give ``None``.
+    """
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _two_classes(labels: np.ndarray) -> bool:

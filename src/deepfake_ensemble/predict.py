@@ -1,9 +1,13 @@
 """Scores of a trained detector for every sampled frame of a split.
 
-``predict(checkpoint, dataset)`` returns one row per (video_id, frame_index)
-with the fake probability (``score``): frame models average the scores of a
-frame's faces; the eye-sequence model gives every frame of a window the
-window's probability (a frame in several windows gets their mean).
+``predict(checkpoint, shards)`` loads the checkpoint once, builds the
+detector's dataset with :func:`deepfake_ensemble.datasets.shard_dataset` (the
+window length stored in the checkpoint's config) and returns one row per
+(video_id, frame_index) with the fake probability (``score``): frame models
+average the scores of a frame's faces; the eye-sequence model gives every
+frame of a window the window's probability (a frame in several windows gets
+their mean). ``predict_dataset(checkpoint, dataset)`` does the same for a
+dataset built elsewhere.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .datasets import ShardSource, shard_dataset
 from .errors import InputError
 from .models import EYE_SEQUENCE, create_model, get_spec
 from .models.base import Detector, ModelSpec
-
-PRED_COLUMNS = ["video_id", "frame_index", "label", "score"]
+from .predictions import PREDICTION_COLUMNS
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -139,7 +143,7 @@ def frame_table(
             vid, label = meta.iloc[i]["video_id"], int(meta.iloc[i]["label"])
             for f in dataset.frame_indices(i):
                 rows.append((vid, int(f), label, s))
-        df = pd.DataFrame(rows, columns=PRED_COLUMNS)
+        df = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
     else:
         m = meta.iloc[idx]
         df = pd.DataFrame(
@@ -155,7 +159,7 @@ def frame_table(
         .agg(label=("label", "first"), score=("score", "mean"))
         .reset_index()
     )
-    return df[PRED_COLUMNS]
+    return df[list(PREDICTION_COLUMNS)]
 
 
 def load_checkpoint(
@@ -178,17 +182,71 @@ def load_checkpoint(
 
 def predict(
     checkpoint_path: str | os.PathLike,
-    dataset,
-    device: str = "auto",
+    shards: ShardSource,
+    *,
+    device: str | torch.device = "auto",
     batch_size: int = 64,
-    progress: bool = True,
     num_workers: int = 0,
+    progress: bool = True,
 ) -> pd.DataFrame:
-    """Fake probability per sampled frame: columns video_id, frame_index,
-    label, score; unique on (video_id, frame_index) and sorted by it."""
+    """Fake probability per sampled frame of ``shards`` (a shard directory,
+    file, list of them or an open ``ShardSet``): columns video_id,
+    frame_index, label, score; unique on (video_id, frame_index) and sorted
+    by it. The checkpoint is read once."""
     dev = resolve_device(device)
     model, spec, ckpt = load_checkpoint(checkpoint_path, dev)
-    amp = dev.type == "cuda"
+    dataset = shard_dataset(spec.name, shards, ckpt.get("config") or {})
+    return score_frames(
+        model,
+        spec,
+        ckpt,
+        dataset,
+        device=dev,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+    )
+
+
+def predict_dataset(
+    checkpoint_path: str | os.PathLike,
+    dataset,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """As :func:`predict`, on a dataset already built (items and ``meta`` as
+    the datasets of :mod:`deepfake_ensemble.datasets`)."""
+    dev = resolve_device(device)
+    model, spec, ckpt = load_checkpoint(checkpoint_path, dev)
+    return score_frames(
+        model,
+        spec,
+        ckpt,
+        dataset,
+        device=dev,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+    )
+
+
+def score_frames(
+    model: Detector,
+    spec: ModelSpec,
+    ckpt: dict,
+    dataset,
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The frame table of a loaded checkpoint (``load_checkpoint``'s triple)
+    on ``dataset``."""
+    amp = device.type == "cuda"
     if amp:
         model.to(memory_format=torch.channels_last)
     idx, scores, _ = infer(
@@ -197,7 +255,7 @@ def predict(
         dataset,
         input_size=int(ckpt.get("input_size", spec.input_size)),
         normalisation=ckpt.get("normalisation", spec.normalisation),
-        device=dev,
+        device=device,
         batch_size=batch_size,
         num_workers=num_workers,
         progress=progress,

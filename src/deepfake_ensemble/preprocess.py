@@ -119,9 +119,9 @@ class PreprocessConfig:
     eye_size: int = 64
     encoding: str = "raw"
     jpeg_quality: int = 95
-    videos_per_job: int = 50
-    shard_max_videos: int = 500
-    video_timeout_s: float | None = 600
+    videos_per_job: int = 100
+    shard_max_videos: int = 1000
+    video_timeout_s: float | None = 1800
 
     # keys that do not change a video's output (left out of the cache key)
     RUN_ONLY = ("videos_per_job", "shard_max_videos", "video_timeout_s")

@@ -1,4 +1,4 @@
-"""HDF5 face shards: writer, reader and PyTorch datasets.
+"""HDF5 face shards: format, writer and reader (no PyTorch).
 
 Shard format (``FORMAT_VERSION`` 1)
 -----------------------------------
@@ -45,6 +45,10 @@ project).
 
 Readers open HDF5 files lazily, once per process (the process id is checked
 on each access), so datasets are safe with several DataLoader workers.
+
+This module needs h5py, numpy, pandas and OpenCV only: preprocessing writes
+shards without PyTorch. The PyTorch datasets that read them for training and
+prediction live in :mod:`deepfake_ensemble.datasets`.
 """
 
 from __future__ import annotations
@@ -69,8 +73,6 @@ __all__ = [
     "ShardSet",
     "open_shards",
     "shard_paths",
-    "FrameDataset",
-    "EyeSequenceDataset",
     "encode_image",
     "decode_image",
     "package_versions",
@@ -513,122 +515,3 @@ class ShardSet:
 def open_shards(source) -> ShardSet:
     """Open a shard directory, a shard file, or a list of them."""
     return ShardSet(source)
-
-
-# ----------------------------------------------------------------------------
-# PyTorch datasets
-
-
-class FrameDataset:
-    """One item per face row: ``(image, label, index)``.
-
-    ``image`` is a uint8 tensor 3 x S x S (RGB); ``transform``, if given, is
-    called on it and its result returned instead. ``.meta`` has one line per
-    item: ``video_id, frame_index, label, face_index, timestamp, shard, row``.
-    """
-
-    def __init__(self, shard_paths, transform=None):
-        self.shards = (
-            shard_paths if isinstance(shard_paths, ShardSet) else ShardSet(shard_paths)
-        )
-        self.transform = transform
-        m = self.shards.rows
-        self.meta = m[
-            [
-                "video_id",
-                "frame_index",
-                "label",
-                "face_index",
-                "timestamp",
-                "shard",
-                "row",
-            ]
-        ].reset_index(drop=True)
-        self._shard = m["shard"].to_numpy(np.int64)
-        self._row = m["row"].to_numpy(np.int64)
-        self._label = m["label"].to_numpy(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.meta)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        if i < 0:
-            i += len(self)
-        img = self.shards.face(int(self._shard[i]), int(self._row[i]))
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        if self.transform is not None:
-            x = self.transform(x)
-        return x, int(self._label[i]), i
-
-
-class EyeSequenceDataset:
-    """Eye-crop sequences of the largest face (``face_index`` 0) per video.
-
-    A video's frames are cut into consecutive windows of ``seq_len`` frames
-    (so every sampled frame with a face belongs to exactly one item); the
-    last window is padded by repeating its last frame, with ``mask`` False on
-    the padding. Item ``i``: ``(eyes, mask, label, i)`` where ``eyes`` is a
-    uint8 tensor T x 2 x 3 x E x E (T = ``seq_len``) and ``mask`` a bool
-    tensor T. ``.meta``: ``video_id, label, window, n_frames, shard``;
-    ``frame_indices(i)`` gives the frame indices of the real (unpadded) steps.
-    """
-
-    def __init__(self, shard_paths, seq_len: int = 20):
-        if seq_len < 1:
-            raise ValueError("seq_len must be >= 1")
-        self.seq_len = int(seq_len)
-        self.shards = (
-            shard_paths if isinstance(shard_paths, ShardSet) else ShardSet(shard_paths)
-        )
-        r = self.shards.rows
-        r = r[r["face_index"] == 0].sort_values(
-            ["video_id", "frame_index"], kind="stable"
-        )
-        items = []
-        self._rows: list[np.ndarray] = []
-        self._frames: list[np.ndarray] = []
-        for vid, g in r.groupby("video_id", sort=True):
-            rows = g["row"].to_numpy(np.int64)
-            frames = g["frame_index"].to_numpy(np.int64)
-            shard = int(g["shard"].iloc[0])
-            label = int(g["label"].iloc[0])
-            for w, start in enumerate(range(0, len(rows), self.seq_len)):
-                sl = slice(start, start + self.seq_len)
-                items.append(
-                    {
-                        "video_id": vid,
-                        "label": label,
-                        "window": w,
-                        "n_frames": len(rows[sl]),
-                        "shard": shard,
-                    }
-                )
-                self._rows.append(rows[sl])
-                self._frames.append(frames[sl])
-        self.meta = pd.DataFrame(
-            items, columns=["video_id", "label", "window", "n_frames", "shard"]
-        )
-
-    def __len__(self) -> int:
-        return len(self.meta)
-
-    def frame_indices(self, i: int) -> list[int]:
-        return [int(x) for x in self._frames[i]]
-
-    def __getitem__(self, i: int):
-        import torch
-
-        if i < 0:
-            i += len(self)
-        rows = self._rows[i]
-        eyes = self.shards.eyes_rows(int(self.meta.at[i, "shard"]), rows)
-        n = len(rows)
-        if n < self.seq_len:
-            pad = np.repeat(eyes[-1:], self.seq_len - n, axis=0)
-            eyes = np.concatenate([eyes, pad])
-        mask = np.zeros(self.seq_len, bool)
-        mask[:n] = True
-        x = torch.from_numpy(np.ascontiguousarray(eyes.transpose(0, 1, 4, 2, 3)))
-        return x, torch.from_numpy(mask), int(self.meta.at[i, "label"]), i

@@ -22,7 +22,12 @@ from scipy import sparse
 from scipy.stats import norm, rankdata
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.metrics import evaluate, validate_predictions, video_scores
+from deepfake_ensemble.metrics import (
+    defined,
+    evaluate,
+    validate_predictions,
+    video_scores,
+)
 
 
 def _labels_scores(labels, *scores) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -175,6 +180,7 @@ def bootstrap_auc_ci(
 
 
 def _fmt(v, digits: int = 3) -> str:
+    v = defined(v)
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 

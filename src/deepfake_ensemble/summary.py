@@ -22,6 +22,7 @@ from deepfake_ensemble.ensemble import rank_by_validation
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.io import write_csv, write_text
 from deepfake_ensemble.metrics import (
+    defined,
     draw_confusion,
     evaluate,
     evaluate_video_scores,
@@ -30,6 +31,7 @@ from deepfake_ensemble.metrics import (
     save_figure,
     video_scores,
 )
+from deepfake_ensemble.predictions import HISTORY_COLUMNS
 from deepfake_ensemble.stats import bootstrap_auc_ci, compare_to_best
 
 METRIC_COLUMNS = [
@@ -112,7 +114,7 @@ def build_summary(
 
     def compare(name: str, videos: pd.DataFrame) -> dict:
         if name == best:
-            val_auc = val_metrics[best]["video_auc"]
+            val_auc = defined(val_metrics[best]["video_auc"])
             shown = "undefined" if val_auc is None else f"{val_auc:.3f}"
             return {
                 "delong_z_vs_best": None,
@@ -312,11 +314,10 @@ def plot_training_curves(
     """Loss and validation AUC per epoch, one column of panels per model.
 
     ``histories``: model -> history table (or path of ``history.csv``) with
-    the columns ``epoch, train_loss, val_loss, val_frame_auc, val_video_auc,
-    lr, seconds``.
+    the columns :data:`deepfake_ensemble.predictions.HISTORY_COLUMNS`
+    (``epoch, train_loss, val_loss, val_frame_auc, val_video_auc, lr,
+    seconds``); an undefined validation AUC (NaN in the file) leaves a gap.
     """
-    from deepfake_ensemble.train import HISTORY_COLUMNS
-
     tables = {}
     for model, h in histories.items():
         df = h if isinstance(h, pd.DataFrame) else pd.read_csv(h)

@@ -7,8 +7,11 @@ one detector and writes (atomically) into ``out_dir``:
   (ties: lower validation loss);
 * ``last.pt`` - the state after the last epoch (a copy of the resume state);
 * ``history.csv`` - epoch, train_loss, val_loss, val_frame_auc,
-  val_video_auc, lr, seconds;
-* ``training_curve.png`` - losses and validation AUCs per epoch.
+  val_video_auc, lr, seconds (an empty cell where a validation AUC is
+  undefined, i.e. the validation labels hold one class);
+* ``training_curve.png`` - losses and validation AUCs per epoch;
+* ``size.json`` - ``{"params", "bytes", "megabytes"}`` of ``best.pt``, so
+  evaluation knows the model's size without PyTorch.
 
 After every epoch the full training state (model, optimiser, scheduler, RNG
 states, epoch, best metric, early-stopping counter, history) is written to
@@ -26,11 +29,20 @@ min_lr, patience}; the plateau scheduler steps on validation loss),
 ``weights`` (path or list of paths), ``pretrained`` (none|optional|required),
 ``kwargs`` (model constructor arguments), ``normalisation`` (imagenet|half|
 raw255|unit), ``max_steps_per_epoch`` (null or int, for quick CPU runs),
-``seq_len`` (stored only; the eye-sequence dataset uses it).
+``seq_len`` (stored only; the eye-sequence dataset uses it, resolved by
+:func:`deepfake_ensemble.datasets.resolve_seq_len`).
+
+``train_model`` runs named steps: :func:`prepare_run` (config, device,
+directories), :func:`build_state` (seeded model, weights, optimiser,
+scheduler), :func:`resume_state`, then per epoch :func:`train_epoch`,
+:func:`validate`, :func:`record_epoch` (history row, schedule),
+:func:`keep_best` (best checkpoint, early stopping) and
+:func:`save_resume_state`, and finally :func:`finish`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -40,35 +52,53 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
+from .datasets import resolve_seq_len
 from .errors import InputError
-from .io import atomic_path, write_csv
+from .io import atomic_path, write_csv, write_json
+from .metrics import auc
 from .models import NORMALISATIONS, create_model, get_spec
+from .models.base import Detector, ModelSpec
 from .models.weights import load_weights
 from .predict import forward_batch, frame_table, infer, resolve_device
+from .predictions import HISTORY_COLUMNS
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = [
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "val_frame_auc",
-    "val_video_auc",
-    "lr",
-    "seconds",
+__all__ = [
+    "HISTORY_COLUMNS",
+    "TrainingRun",
+    "build_state",
+    "deterministic_mode",
+    "finish",
+    "history_frame",
+    "keep_best",
+    "model_size",
+    "prepare_run",
+    "record_epoch",
+    "resolve_config",
+    "resume_state",
+    "save_resume_state",
+    "train_epoch",
+    "train_model",
+    "validate",
+    "validation_metrics",
 ]
+
 STATE_FORMAT = 1
+SIZE_NAME = "size.json"
 
 
 # -- configuration ---------------------------------------------------------------
@@ -112,7 +142,7 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
         "kwargs": kwargs,
         "normalisation": cfg.get("normalisation") or spec.normalisation,
         "max_steps_per_epoch": cfg.get("max_steps_per_epoch"),
-        "seq_len": cfg.get("seq_len", spec.seq_len),
+        "seq_len": resolve_seq_len(name, cfg),
     }
     if resolved["normalisation"] not in NORMALISATIONS:
         raise InputError(
@@ -201,28 +231,32 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 # -- metrics ---------------------------------------------------------------------
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, s))
-
-
-def validation_metrics(frames: pd.DataFrame) -> tuple[float, float]:
-    """Frame AUC and video AUC (video score = mean of its frame scores)."""
+def validation_metrics(frames: pd.DataFrame) -> tuple[float | None, float | None]:
+    """Frame AUC and video AUC (video score = mean of its frame scores);
+    ``None`` where undefined (one class), as :func:`metrics.auc` gives."""
     videos = frames.groupby("video_id").agg(
         label=("label", "first"), score=("score", "mean")
     )
     return (
-        _auc(frames["label"].to_numpy(), frames["score"].to_numpy()),
-        _auc(videos["label"].to_numpy(), videos["score"].to_numpy()),
+        auc(frames["label"].to_numpy(), frames["score"].to_numpy()),
+        auc(videos["label"].to_numpy(), videos["score"].to_numpy()),
     )
 
 
-def _better(auc: float, loss: float, best: dict | None) -> bool:
+def _auc_rank(value: float | None) -> float:
+    """An AUC as a sort key: undefined (``None``, or NaN as read back from a
+    table) ranks below any number."""
+    if value is None or math.isnan(value):
+        return -math.inf
+    return float(value)
+
+
+def _better(auc_value: float | None, loss: float, best: dict | None) -> bool:
+    """Whether an epoch beats ``best``: higher validation video AUC, ties
+    broken by lower validation loss."""
     if best is None:
         return True
-    a = -math.inf if math.isnan(auc) else auc
-    b = -math.inf if math.isnan(best["val_video_auc"]) else best["val_video_auc"]
+    a, b = _auc_rank(auc_value), _auc_rank(best["val_video_auc"])
     if a != b:
         return a > b
     return loss < best["val_loss"]
@@ -264,7 +298,362 @@ def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-# -- training --------------------------------------------------------------------
+def history_frame(history: list[dict]) -> pd.DataFrame:
+    """Epoch rows -> the history table (an undefined AUC becomes NaN, an empty
+    cell in ``history.csv``)."""
+    hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    return hist.astype({"val_frame_auc": float, "val_video_auc": float})
+
+
+def model_size(state: dict[str, torch.Tensor], checkpoint: Path) -> dict[str, Any]:
+    """Floating-point parameter count of a model state and the size on disk of
+    the checkpoint holding it (the content of ``size.json``)."""
+    params = sum(int(t.numel()) for t in state.values() if t.is_floating_point())
+    n_bytes = Path(checkpoint).stat().st_size
+    return {"params": params, "bytes": n_bytes, "megabytes": n_bytes / 2**20}
+
+
+def _cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+# -- training: the run and its steps ----------------------------------------------
+@dataclass
+class TrainingRun:
+    """What one call of :func:`train_model` works on; the steps update it."""
+
+    name: str
+    spec: ModelSpec
+    cfg: dict[str, Any]
+    config_hash: str
+    seed: int
+    device: torch.device
+    num_workers: int
+    progress: bool
+    out_dir: Path
+    resume_dir: Path
+    model: Detector | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    history: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    early_stop_counter: int = 0
+    stopped: bool = False
+    epoch: int = 0  # the last finished epoch
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def state_path(self) -> Path:
+        return self.resume_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.resume_dir / "best.pt"
+
+    @property
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """What every checkpoint of the run records besides its weights."""
+        cfg = self.cfg
+        return {
+            "model_name": self.name,
+            "model_kwargs": cfg["kwargs"],
+            "input_kind": self.spec.input_kind,
+            "input_size": cfg["input_size"],
+            "normalisation": cfg["normalisation"],
+            "seq_len": cfg["seq_len"],
+            "config": cfg,
+            "config_hash": self.config_hash,
+            "seed": int(self.seed),
+        }
+
+
+@contextlib.contextmanager
+def deterministic_mode(cuda: bool) -> Iterator[None]:
+    """Deterministic algorithms on CPU, cuDNN autotuning on CUDA; the previous
+    setting is restored on exit."""
+    det_prev = torch.are_deterministic_algorithms_enabled()
+    warn_prev = torch.is_deterministic_algorithms_warn_only_enabled()
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(det_prev, warn_only=warn_prev)
+
+
+def prepare_run(
+    name: str,
+    model_cfg: dict | None,
+    train_ds,
+    val_ds,
+    out_dir: str | os.PathLike,
+    resume_dir: str | os.PathLike | None,
+    *,
+    seed: int,
+    device: str,
+    num_workers: int | None,
+    threads: int | None,
+    progress: bool,
+) -> TrainingRun:
+    """Resolve the config, the device, the threads and the directories."""
+    cfg = resolve_config(name, model_cfg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if resume_dir is None:
+        resume_dir = tempfile.mkdtemp(prefix=f".resume-{name}-", dir=out_dir)
+    resume_dir = Path(resume_dir)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(int(threads))
+    if num_workers is None:  # automatic: loader workers only beside a GPU
+        num_workers = max(min(int(threads or 4) - 1, 8), 0) if dev.type == "cuda" else 0
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise InputError(
+            f"{name}: empty dataset (train {len(train_ds)} items, val {len(val_ds)})"
+        )
+    return TrainingRun(
+        name=name,
+        spec=get_spec(name),
+        cfg=cfg,
+        config_hash=config_hash(name, cfg, seed, len(train_ds), len(val_ds)),
+        seed=int(seed),
+        device=dev,
+        num_workers=int(num_workers),
+        progress=progress,
+        out_dir=out_dir,
+        resume_dir=resume_dir,
+    )
+
+
+def build_state(run: TrainingRun) -> None:
+    """Seeded model with its initial weights, optimiser and scheduler."""
+    seed_everything(run.seed)
+    model = create_model(run.name, **run.cfg["kwargs"])
+    load_weights(model, run.name, run.cfg["weights"], run.cfg["pretrained"])
+    model.to(run.device)
+    if run.cuda:
+        model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    run.model = model
+    run.optimizer = build_optimizer(params, run.cfg["optimizer"])
+    run.scheduler = build_scheduler(run.optimizer, run.cfg["scheduler"])
+
+
+def resume_state(run: TrainingRun) -> bool:
+    """Load ``resume_dir/last.pt`` when it belongs to this model and config
+    (and its best checkpoint exists); whether the run resumed."""
+    if not run.state_path.is_file():
+        return False
+    state = torch.load(run.state_path, map_location="cpu", weights_only=True)
+    if not (
+        state.get("format") == STATE_FORMAT
+        and state.get("model_name") == run.name
+        and state.get("config_hash") == run.config_hash
+        and run.best_path.is_file()
+    ):
+        log.warning(
+            "%s: %s belongs to another model or config; starting afresh",
+            run.name,
+            run.state_path,
+        )
+        return False
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None and state.get("scheduler"):
+        run.scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    run.history = list(state["history"])
+    run.best = state["best"]
+    run.early_stop_counter = int(state["early_stop_counter"])
+    run.stopped = bool(state["stopped"])
+    run.epoch = int(state["epoch"])
+    log.info("%s: resuming after epoch %d from %s", run.name, run.epoch, run.state_path)
+    return True
+
+
+def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
+    """One pass over the training set (reseeded from ``seed`` and ``epoch``);
+    the mean training loss per item."""
+    cfg, spec, model, optimizer = run.cfg, run.spec, run.model, run.optimizer
+    bs, max_steps = cfg["batch_size"], cfg["max_steps_per_epoch"]
+    eseed = _epoch_seed(run.seed, epoch)
+    seed_everything(eseed)
+    sampler = RandomSampler(train_ds, generator=torch.Generator().manual_seed(eseed))
+    flips = torch.Generator().manual_seed(eseed + 1)
+    loader = DataLoader(
+        train_ds,
+        batch_size=bs,
+        sampler=sampler,
+        num_workers=run.num_workers,
+        pin_memory=run.cuda,
+        drop_last=len(train_ds) > bs,
+        persistent_workers=False,
+    )
+    model.train()
+    loss_sum, n_seen = 0.0, 0
+    n_steps = len(loader) if not max_steps else min(len(loader), int(max_steps))
+    bar = tqdm(
+        total=n_steps,
+        desc=f"{run.name} epoch {epoch}/{cfg['epochs']}",
+        disable=None if run.progress else True,
+        file=sys.stderr,
+        leave=False,
+    )
+    for step, batch in enumerate(loader, start=1):
+        if step > n_steps:
+            break
+        _, loss, y, _, _ = forward_batch(
+            model,
+            spec,
+            batch,
+            run.device,
+            cfg["input_size"],
+            cfg["normalisation"],
+            amp=run.cuda,
+            train=True,
+            generator=flips,
+        )
+        if not torch.isfinite(loss):
+            raise RuntimeError(
+                f"{run.name}: non-finite training loss ({loss.item()}) at epoch "
+                f"{epoch}, step {step}; lower models.{run.name}.optimizer.lr or "
+                f"check the input data"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * len(y)
+        n_seen += len(y)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
+    bar.close()
+    return loss_sum / max(n_seen, 1)
+
+
+def validate(
+    run: TrainingRun, val_ds, epoch: int
+) -> tuple[float, float | None, float | None]:
+    """Validation loss, frame AUC and video AUC (``None`` where undefined)."""
+    idx, scores, val_loss = infer(
+        run.model,
+        run.spec,
+        val_ds,
+        input_size=run.cfg["input_size"],
+        normalisation=run.cfg["normalisation"],
+        device=run.device,
+        batch_size=run.cfg["batch_size"],
+        num_workers=run.num_workers,
+        progress=run.progress,
+        amp=run.cuda,
+        desc=f"{run.name} validation {epoch}",
+    )
+    frames = frame_table(val_ds, run.spec.input_kind, idx, scores)
+    frame_auc, video_auc = validation_metrics(frames)
+    return float(val_loss), frame_auc, video_auc
+
+
+def record_epoch(
+    run: TrainingRun,
+    epoch: int,
+    train_loss: float,
+    validation: tuple[float, float | None, float | None],
+    started: float,
+) -> dict:
+    """Step the scheduler on the validation loss and append the epoch's
+    history row (``lr`` is the rate the epoch trained with)."""
+    val_loss, frame_auc, video_auc = validation
+    lr = float(run.optimizer.param_groups[0]["lr"])
+    if run.scheduler is not None:
+        run.scheduler.step(val_loss)
+    row = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "val_frame_auc": frame_auc,
+        "val_video_auc": video_auc,
+        "lr": lr,
+        "seconds": time.perf_counter() - started,
+    }
+    run.history.append(row)
+    run.epoch = epoch
+    log.info("%s epoch %d: %s", run.name, epoch, row)
+    return row
+
+
+def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
+    """Write ``best.pt`` when the last recorded epoch beats the best one, and
+    update early stopping; whether it was the best."""
+    row = run.history[-1]
+    improved = _better(row["val_video_auc"], row["val_loss"], run.best)
+    if improved:
+        run.best = {
+            "epoch": row["epoch"],
+            "val_video_auc": row["val_video_auc"],
+            "val_loss": row["val_loss"],
+        }
+        run.early_stop_counter = 0
+        _save(
+            {
+                **run.checkpoint_fields,
+                "model": weights,
+                "epoch": row["epoch"],
+                **_best_fields(run.best),
+            },
+            run.best_path,
+        )
+    else:
+        run.early_stop_counter += 1
+    patience = run.cfg["early_stopping"]
+    run.stopped = bool(patience) and run.early_stop_counter >= patience
+    if run.stopped:
+        log.info("%s: early stopping after epoch %d", run.name, row["epoch"])
+    return improved
+
+
+def save_resume_state(run: TrainingRun, weights: dict[str, torch.Tensor]) -> None:
+    """Write the full training state to ``resume_dir/last.pt``."""
+    _save(
+        {
+            **run.checkpoint_fields,
+            "format": STATE_FORMAT,
+            "model": weights,
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict() if run.scheduler else {},
+            "rng": _rng_state(),
+            "epoch": run.epoch,
+            "best": run.best,
+            "early_stop_counter": run.early_stop_counter,
+            "stopped": run.stopped,
+            "history": run.history,
+            **_best_fields(run.best),
+        },
+        run.state_path,
+    )
+
+
+def finish(run: TrainingRun) -> pd.DataFrame:
+    """Copy ``best.pt`` and ``last.pt`` into ``out_dir``; write
+    ``history.csv``, ``training_curve.png`` and ``size.json``."""
+    if not run.history:
+        raise RuntimeError(
+            f"{run.name}: no epoch was trained (epochs={run.cfg['epochs']})"
+        )
+    hist = history_frame(run.history)
+    best = run.out_dir / "best.pt"
+    _copy(run.best_path, best)
+    _copy(run.state_path, run.out_dir / "last.pt")
+    write_csv(hist, run.out_dir / "history.csv")
+    plot_history(hist, run.out_dir / "training_curve.png", run.name)
+    write_json(model_size(run.model.state_dict(), best), run.out_dir / SIZE_NAME)
+    return hist
+
+
 def train_model(
     name: str,
     model_cfg: dict | None,
@@ -289,233 +678,42 @@ def train_model(
     ``max_epochs`` stops after that epoch number (the schedule still follows
     ``epochs``), e.g. to split a run over several calls.
     """
-    spec = get_spec(name)
-    cfg = resolve_config(name, model_cfg)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume_dir is None:
-        import tempfile
-
-        resume_dir = Path(tempfile.mkdtemp(prefix=f".resume-{name}-", dir=out_dir))
-    resume_dir = Path(resume_dir)
-    resume_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
-    cuda = dev.type == "cuda"
-    if threads:
-        torch.set_num_threads(int(threads))
-    if num_workers is None:  # automatic: loader workers only beside a GPU
-        num_workers = max(min(int(threads or 4) - 1, 8), 0) if cuda else 0
-    if len(train_ds) == 0 or len(val_ds) == 0:
-        raise InputError(
-            f"{name}: empty dataset (train {len(train_ds)} items, val {len(val_ds)})"
-        )
-    chash = config_hash(name, cfg, seed, len(train_ds), len(val_ds))
-    total_epochs = cfg["epochs"]
-    last_epoch = min(total_epochs, max_epochs) if max_epochs else total_epochs
-
-    det_prev = torch.are_deterministic_algorithms_enabled()
-    warn_prev = torch.is_deterministic_algorithms_warn_only_enabled()
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    else:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        seed_everything(seed)
-        model = create_model(name, **cfg["kwargs"])
-        load_weights(model, name, cfg["weights"], cfg["pretrained"])
-        model.to(dev)
-        if cuda:
-            model.to(memory_format=torch.channels_last)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = build_optimizer(params, cfg["optimizer"])
-        scheduler = build_scheduler(optimizer, cfg["scheduler"])
-
-        state_path = resume_dir / "last.pt"
-        best_path = resume_dir / "best.pt"
-        history: list[dict] = []
-        best: dict | None = None
-        counter, stopped, start_epoch = 0, False, 0
-        if state_path.is_file():
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
-            if (
-                state.get("format") == STATE_FORMAT
-                and state.get("model_name") == name
-                and state.get("config_hash") == chash
-                and best_path.is_file()
-            ):
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                if scheduler is not None and state.get("scheduler"):
-                    scheduler.load_state_dict(state["scheduler"])
-                _set_rng_state(state["rng"])
-                history = list(state["history"])
-                best = state["best"]
-                counter = int(state["early_stop_counter"])
-                stopped = bool(state["stopped"])
-                start_epoch = int(state["epoch"])
-                log.info(
-                    "%s: resuming after epoch %d from %s", name, start_epoch, state_path
-                )
-            else:
-                log.warning(
-                    "%s: %s belongs to another model or config; starting afresh",
-                    name,
-                    state_path,
-                )
-
-        base = {
-            "model_name": name,
-            "model_kwargs": cfg["kwargs"],
-            "input_kind": spec.input_kind,
-            "input_size": cfg["input_size"],
-            "normalisation": cfg["normalisation"],
-            "seq_len": cfg["seq_len"],
-            "config": cfg,
-            "config_hash": chash,
-            "seed": int(seed),
-        }
-        bs = cfg["batch_size"]
-        max_steps = cfg["max_steps_per_epoch"]
-        for epoch in range(start_epoch + 1, last_epoch + 1):
-            if stopped:
-                break
-            t0 = time.perf_counter()
-            eseed = _epoch_seed(seed, epoch)
-            seed_everything(eseed)
-            sampler = RandomSampler(
-                train_ds, generator=torch.Generator().manual_seed(eseed)
-            )
-            flips = torch.Generator().manual_seed(eseed + 1)
-            loader = DataLoader(
-                train_ds,
-                batch_size=bs,
-                sampler=sampler,
-                num_workers=num_workers,
-                pin_memory=cuda,
-                drop_last=len(train_ds) > bs,
-                persistent_workers=False,
-            )
-            model.train()
-            loss_sum, n_seen = 0.0, 0
-            n_steps = len(loader) if not max_steps else min(len(loader), int(max_steps))
-            bar = tqdm(
-                total=n_steps,
-                desc=f"{name} epoch {epoch}/{total_epochs}",
-                disable=None if progress else True,
-                file=sys.stderr,
-                leave=False,
-            )
-            for step, batch in enumerate(loader, start=1):
-                if step > n_steps:
-                    break
-                _, loss, y, _, _ = forward_batch(
-                    model,
-                    spec,
-                    batch,
-                    dev,
-                    cfg["input_size"],
-                    cfg["normalisation"],
-                    amp=cuda,
-                    train=True,
-                    generator=flips,
-                )
-                if not torch.isfinite(loss):
-                    raise RuntimeError(
-                        f"{name}: non-finite training loss ({loss.item()}) at epoch "
-                        f"{epoch}, step {step}; lower models.{name}.optimizer.lr or "
-                        f"check the input data"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += float(loss.detach()) * len(y)
-                n_seen += len(y)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
-            bar.close()
-            lr = float(optimizer.param_groups[0]["lr"])
-
-            idx, scores, val_loss = infer(
-                model,
-                spec,
-                val_ds,
-                input_size=cfg["input_size"],
-                normalisation=cfg["normalisation"],
-                device=dev,
-                batch_size=bs,
-                num_workers=num_workers,
-                progress=progress,
-                amp=cuda,
-                desc=f"{name} validation {epoch}",
-            )
-            frames = frame_table(val_ds, spec.input_kind, idx, scores)
-            frame_auc, video_auc = validation_metrics(frames)
-            if scheduler is not None:
-                scheduler.step(val_loss)
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_sum / max(n_seen, 1),
-                "val_loss": float(val_loss),
-                "val_frame_auc": frame_auc,
-                "val_video_auc": video_auc,
-                "lr": lr,
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(row)
-            log.info("%s epoch %d: %s", name, epoch, row)
-            model_sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            if _better(video_auc, val_loss, best):
-                best = {
-                    "epoch": epoch,
-                    "val_video_auc": video_auc,
-                    "val_loss": val_loss,
-                }
-                counter = 0
-                _save(
-                    {**base, "model": model_sd, "epoch": epoch, **_best_fields(best)},
-                    best_path,
-                )
-            else:
-                counter += 1
-            es = cfg["early_stopping"]
-            stopped = bool(es) and counter >= es
-            _save(
-                {
-                    **base,
-                    "format": STATE_FORMAT,
-                    "model": model_sd,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler else {},
-                    "rng": _rng_state(),
-                    "epoch": epoch,
-                    "best": best,
-                    "early_stop_counter": counter,
-                    "stopped": stopped,
-                    "history": history,
-                    **_best_fields(best),
-                },
-                state_path,
-            )
-            if stopped:
-                log.info("%s: early stopping after epoch %d", name, epoch)
-
-        if not history:
-            raise RuntimeError(f"{name}: no epoch was trained (epochs={total_epochs})")
-        hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
-        _copy(best_path, out_dir / "best.pt")
-        _copy(state_path, out_dir / "last.pt")
-        write_csv(hist, out_dir / "history.csv")
-        plot_history(hist, out_dir / "training_curve.png", f"{name}")
-        return hist
-    finally:
-        torch.use_deterministic_algorithms(det_prev, warn_only=warn_prev)
+    run = prepare_run(
+        name,
+        model_cfg,
+        train_ds,
+        val_ds,
+        out_dir,
+        resume_dir,
+        seed=seed,
+        device=device,
+        num_workers=num_workers,
+        threads=threads,
+        progress=progress,
+    )
+    epochs = run.cfg["epochs"]
+    last_epoch = min(epochs, max_epochs) if max_epochs else epochs
+    with deterministic_mode(run.cuda):
+        build_state(run)
+        resume_state(run)
+        while not run.stopped and run.epoch < last_epoch:
+            started = time.perf_counter()
+            epoch = run.epoch + 1
+            train_loss = train_epoch(run, train_ds, epoch)
+            validation = validate(run, val_ds, epoch)
+            record_epoch(run, epoch, train_loss, validation, started)
+            weights = _cpu_weights(run.model)
+            keep_best(run, weights)
+            save_resume_state(run, weights)
+        return finish(run)
 
 
 def _best_fields(best: dict | None) -> dict:
     if best is None:
         return {}
+    auc_value = best["val_video_auc"]
     return {
         "best_epoch": int(best["epoch"]),
-        "val_video_auc": float(best["val_video_auc"]),
+        "val_video_auc": None if auc_value is None else float(auc_value),
         "val_loss": float(best["val_loss"]),
     }

@@ -3,10 +3,13 @@
 ``create_model(name, **kwargs)`` builds a detector with random weights,
 ``get_spec(name)`` returns its :class:`ModelSpec` (input kind and size,
 normalisation, the study's training settings, loss and score functions).
+The detector names come from :data:`deepfake_ensemble.catalog.MODEL_NAMES`;
+registering any other name fails.
 """
 
 from __future__ import annotations
 
+from ..catalog import MODEL_NAMES
 from . import capsule, dsp_fwa, ictu_oculi, xception  # noqa: F401  (registration)
 from .base import (
     EYE_SEQUENCE,
@@ -18,9 +21,12 @@ from .base import (
     get_spec,
     prepare_batch,
     register,
+    registered_names,
 )
 
-MODEL_NAMES = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
+_missing = set(MODEL_NAMES) - set(registered_names())
+if _missing:  # pragma: no cover - a detector module lost its register() call
+    raise ImportError(f"models {sorted(_missing)} are named but not registered")
 
 __all__ = [
     "EYE_SEQUENCE",
@@ -33,4 +39,5 @@ __all__ = [
     "get_spec",
     "prepare_batch",
     "register",
+    "registered_names",
 ]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog import MODEL_NAMES
 from ..errors import InputError
 
 FRAMES = "frames"
@@ -179,8 +180,20 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a detector to the registry; its name must be one of
+    :data:`deepfake_ensemble.catalog.MODEL_NAMES`."""
+    if spec.name not in MODEL_NAMES:
+        raise ValueError(
+            f"cannot register model {spec.name!r}: not in catalog.MODEL_NAMES "
+            f"{MODEL_NAMES}"
+        )
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def registered_names() -> tuple[str, ...]:
+    """Names of the registered detectors, in catalog order."""
+    return tuple(sorted(_REGISTRY, key=MODEL_NAMES.index))
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -1,4 +1,5 @@
-"""Face photos that ship inside installed or downloaded packages.
+"""Reading the face photos: images that ship inside installed or downloaded
+packages, and dlib's faces and 68 landmarks in them.
 
 The demo dataset is built from a handful of public face photos that need no
 download at run time: ``skimage.data.astronaut()`` and two images inside the
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_ensemble.errors import InputError
+from ..errors import InputError
 
 WHEEL_IMAGES = {
     "t1": "insightface/data/images/t1.jpg",

@@ -1,0 +1,80 @@
+"""Ensembles of the single detectors: hard voting, soft voting, stacking.
+
+The study combines the frame scores of two or four single models (members):
+
+* hard voting: each member votes "fake" when its score is above 0.5;
+* soft voting: a weighted mean of member scores, the weights found by a
+  seeded random search over Dirichlet draws that maximises validation AUC
+  (the study used DeepStack's ``DirichletEnsemble``; this is a NumPy
+  re-implementation of the same idea);
+* stacking (an addition of this project): a logistic-regression meta-learner
+  on the members' validation scores.
+
+Members are chosen on validation performance (``best2``), on checkpoint size
+(``small2``) or all four (``all``). Member predictions are aligned on
+``(video_id, frame_index)`` explicitly: frames missing for a member are
+dropped and counted, label disagreements and unrelated splits are errors.
+
+The ensembles themselves (name -> rule, method) and the files an ensemble
+writes are listed in :mod:`deepfake_ensemble.catalog`. Modules:
+
+* :mod:`.alignment` - reading, checking and aligning member predictions;
+* :mod:`.combine` - hard and soft voting, the Dirichlet weight search, AUCs;
+* :mod:`.stacking` - the logistic-regression meta-learner;
+* :mod:`.selection` - ranking on validation and choosing the members;
+* :mod:`.build` - one whole ensemble, its metrics and its files.
+
+Only NumPy, pandas and scikit-learn are needed (no deep-learning library).
+"""
+
+from deepfake_ensemble.ensemble.alignment import (
+    KEY,
+    MIN_VIDEO_OVERLAP,
+    align,
+    load_predictions,
+    video_means,
+)
+from deepfake_ensemble.ensemble.build import (
+    build_ensemble,
+    ensemble_metrics,
+    write_ensemble_outputs,
+)
+from deepfake_ensemble.ensemble.combine import (
+    auc_columns,
+    auc_rows,
+    dirichlet_search,
+    hard_vote,
+    soft_vote,
+)
+from deepfake_ensemble.ensemble.selection import (
+    SELECTION_RULES,
+    rank_by_validation,
+    select_members,
+)
+from deepfake_ensemble.ensemble.stacking import (
+    LOGIT_EPS,
+    stacked_fit,
+    stacked_predict,
+)
+
+__all__ = [
+    "KEY",
+    "LOGIT_EPS",
+    "MIN_VIDEO_OVERLAP",
+    "SELECTION_RULES",
+    "align",
+    "auc_columns",
+    "auc_rows",
+    "build_ensemble",
+    "dirichlet_search",
+    "ensemble_metrics",
+    "hard_vote",
+    "load_predictions",
+    "rank_by_validation",
+    "select_members",
+    "soft_vote",
+    "stacked_fit",
+    "stacked_predict",
+    "video_means",
+    "write_ensemble_outputs",
+]

@@ -1,0 +1,66 @@
+"""The evaluation rules' code runs without the deep-learning stack.
+
+``evaluate_model``, ``ensemble`` and ``summarize`` run in ``envs/ensemble.yaml``
+(numpy, pandas, scipy, scikit-learn, matplotlib, pillow only). Their modules
+must not import torch & co., not even lazily on the way to a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "timm", "torchvision", "tqdm", "h5py")
+LIGHT = (
+    "deepfake_ensemble.ensemble",
+    "deepfake_ensemble.metrics",
+    "deepfake_ensemble.stats",
+    "deepfake_ensemble.summary",
+    "deepfake_ensemble.predictions",
+    "deepfake_ensemble.catalog",
+)
+
+SCRIPT = """
+import importlib, json, sys, tempfile
+from pathlib import Path
+
+import pandas as pd
+
+for name in {light!r}:
+    importlib.import_module(name)
+
+from deepfake_ensemble.predictions import HISTORY_COLUMNS
+from deepfake_ensemble.summary import plot_training_curves
+
+history = pd.DataFrame(
+    [[1, 0.7, 0.7, 0.6, 0.62, 1e-4, 10.0], [2, 0.5, 0.6, 0.7, 0.75, 1e-4, 9.5]],
+    columns=list(HISTORY_COLUMNS),
+)
+with tempfile.TemporaryDirectory() as tmp:
+    path = Path(tmp) / "history.csv"
+    history.to_csv(path, index=False)
+    out = Path(tmp) / "curves.png"
+    plot_training_curves({{"a": history, "b": path}}, out)
+    assert out.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def test_evaluation_modules_do_not_import_the_deep_learning_stack(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
+    env.pop("PYTHONSTARTUP", None)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(light=LIGHT, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"imported by the evaluation modules: {loaded}"
