@@ -2,7 +2,8 @@
 # "Stronger Together? An Ensemble of CNNs for Deepfakes Detection".
 #
 # dataset roots -> manifest -> splits -> preprocessing batches -> HDF5 shards
-#   -> four single detectors (train, predict, evaluate) -> seven ensembles
+#   -> four single detectors (pretrained weights fetched and checked, train,
+#      predict, evaluate) -> seven ensembles
 #   -> summary table and HTML report (snakemake --report results/report.html)
 #
 # Read rules/common.smk first: configuration, input functions, targets. Each
@@ -35,6 +36,7 @@ rule all:
 include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/preprocess.smk"
+include: "rules/weights.smk"
 include: "rules/models.smk"
 include: "rules/evaluate.smk"
 include: "rules/ensembles.smk"

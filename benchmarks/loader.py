@@ -7,6 +7,14 @@ random order on one core (page cache warm: files were just written). Prints
 reads per second, the ratio to the folder of files, and the bytes on disk.
 
     .venv/bin/python benchmarks/loader.py [--n 2000] [--size 320]
+
+``--workers 1 2`` also runs the training access pattern: a shuffled
+``torch.utils.data.DataLoader`` over ``FrameDataset`` (raw and JPEG shards)
+with that many worker processes, batch ``--batch`` (56, DSP-FWA's), and prints
+images per second in all and per worker, against the rates the GPU consumes
+at the study's batch sizes (H100, bf16 + channels-last, measured without a
+loader: dsp_fwa 2,452, capsule 2,176, xception 1,203 img/s), and the workers a
+GPU job needs for each.
 """
 
 from __future__ import annotations
@@ -68,10 +76,55 @@ def reads_per_s(fn, order) -> float:
     return len(order) / (time.perf_counter() - t0)
 
 
+#: training images/s of one H100 at the study's batch sizes, no loader
+GPU_RATES = {"dsp_fwa": 2452, "capsule": 2176, "xception": 1203}
+
+
+def loader_rate(shard: Path, workers: int, batch: int, epochs: int = 2) -> float:
+    """Images/s of a shuffled DataLoader over ``shard`` (after a warm-up)."""
+    import torch
+
+    from deepfake_ensemble.datasets import FrameDataset
+
+    loader = torch.utils.data.DataLoader(
+        FrameDataset(shard),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    for _ in loader:  # warm-up epoch: workers start, files open
+        pass
+    t0 = time.perf_counter()
+    n = 0
+    for _ in range(epochs):
+        for x, _, _ in loader:
+            n += x.shape[0]
+    return n / (time.perf_counter() - t0)
+
+
+def training_pattern(tmp: Path, workers: list[int], batch: int) -> None:
+    print(f"training access pattern: shuffled DataLoader, batch {batch}")
+    for encoding in ("raw", "jpeg"):
+        for w in workers:
+            rate = loader_rate(tmp / f"{encoding}.h5", w, batch)
+            per = rate / max(w, 1)
+            need = ", ".join(
+                f"{m} {max(1, -(-gpu // int(per)))}" for m, gpu in GPU_RATES.items()
+            )
+            print(
+                f"  {encoding:4s} shards, {w} workers: {rate:7.0f} img/s, "
+                f"{per:6.0f} per worker -> workers per GPU job: {need}"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--workers", type=int, nargs="*", default=[])
+    ap.add_argument("--batch", type=int, default=56)
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -119,6 +172,10 @@ def main() -> None:
                 f"  {name:36s} {rate:8.0f} reads/s  {rate / base:5.2f}x  "
                 f"{nbytes / args.n / 1024:7.1f} KiB/face"
             )
+        if args.workers:
+            if hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+            training_pattern(tmp, args.workers, args.batch)
     finally:
         shutil.rmtree(tmp)
 

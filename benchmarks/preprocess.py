@@ -21,7 +21,10 @@ sample time) and each variant's peak resident memory.
     .venv/bin/python benchmarks/preprocess.py [--duration 20] [--sweep]
 
 ``--sweep`` also times detection settings (detect_scale x upsample) on the
-clip's sampled frames, which is how the defaults were chosen.
+clip's sampled frames, and runs variant c over the tracking settings
+(``detect_every`` k x ``track_margin`` x ``detect_scale``), printing speed
+against a and the share of a's faces found: how the defaults were chosen.
+``--detect-every`` / ``--track-margin`` set them for the main comparison.
 """
 
 from __future__ import annotations
@@ -235,11 +238,32 @@ def matched(a_boxes, c_boxes, thr: float = 0.3) -> int:
     )
 
 
+def tracking_sweep(video: Path, cfg: dict, original: dict) -> None:
+    """Variant c over detect_every x track_margin x detect_scale."""
+    a_fps = original["sampled"] / original["seconds"]
+    print("  tracking sweep (variant c): k, margin, scale -> speed, recall of a")
+    for k in (1, 3, 5, 10):
+        for margin in (0.3, 0.5) if k > 1 else (0.5,):
+            for scale in (0.5, 0.4):
+                run = {**cfg, "detect_every": k, "track_margin": margin}
+                run["detect_scale"] = scale
+                r = spawn("c", video, run)
+                fps = r["sampled"] / r["seconds"]
+                m = matched(original["boxes"], r["boxes"])
+                print(
+                    f"    k={k:2d} margin={margin:.1f} scale={scale:.2f}: "
+                    f"{fps:6.2f} frames/s = {fps / a_fps:5.1f}x a; faces {r['faces']}, "
+                    f"{100 * m / max(original['faces'], 1):5.1f}% of a's"
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--detect-scale", type=float, default=None)
     ap.add_argument("--upsample", type=int, default=None)
+    ap.add_argument("--detect-every", type=int, default=None)
+    ap.add_argument("--track-margin", type=float, default=None)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--video", help=argparse.SUPPRESS)
@@ -253,6 +277,10 @@ def main() -> None:
         cfg["detect_scale"] = args.detect_scale
     if args.upsample is not None:
         cfg["upsample"] = args.upsample
+    if args.detect_every is not None:
+        cfg["detect_every"] = args.detect_every
+    if args.track_margin is not None:
+        cfg["track_margin"] = args.track_margin
     out_dir = ROOT / "benchmarks" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / f"six_faces_{args.duration:g}s.mp4"
@@ -268,6 +296,8 @@ def main() -> None:
                     f"{v['faces_per_frame']:.2f} faces/frame"
                 )
     res = {name: spawn(name, video, cfg) for name in ("a", "b", "c")}
+    if args.sweep:
+        tracking_sweep(video, cfg, res["a"])
     fps = {k: v["sampled"] / v["seconds"] for k, v in res.items()}
     cps = {k: v["sampled"] / v["cpu_seconds"] for k, v in res.items()}
     labels = {

@@ -17,6 +17,7 @@ from deepfake_ensemble.catalog import (
     MODEL_NAMES,
     SPLITS,
     ensemble_files,
+    ensembles_for,
 )
 from deepfake_ensemble.config import describe_validation_error
 
@@ -35,7 +36,8 @@ def validate_config(config, schema):
 validate_config(config, "../config/schema/config.schema.yaml")
 
 MODELS = [m for m in MODEL_NAMES if config["models"].get(m, {}).get("enabled", True)]
-ENSEMBLES = list(ENSEMBLE_NAMES)
+# the calibrated hard-voting variants exist unless ensemble.calibration is none
+ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"]))
 LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
@@ -118,3 +120,41 @@ def all_ensemble_files(wildcards):
         for name in ENSEMBLES
         for role, path in ensemble_files(ensemble_dir(name)).items()
     }
+
+
+# -- pretrained weights (rules/weights.smk fetches them, rule train reads them) --
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.pretrained import fetchable, load_catalog, resolve_model_starts
+
+
+def configure_weights():
+    """The catalogue (shipped + config key weights_catalog) and model -> the
+    weights files it starts from; checks models.*.weights/pretrained and fills
+    in pretrained's default (required when weights are set, else none)."""
+    try:
+        catalog = load_catalog(config.get("weights_catalog"))
+        return catalog, resolve_model_starts(config, MODELS, catalog)
+    except InputError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+WEIGHTS_CATALOG, MODEL_WEIGHTS = configure_weights()
+FETCHED_WEIGHTS = sorted(
+    {
+        os.path.normpath(path)
+        for model in MODELS
+        for path in MODEL_WEIGHTS[model]
+        if fetchable(path, WEIGHTS_CATALOG)
+    }
+)
+
+
+def train_weights(wildcards):
+    """The weights files training of one model reads (inputs of rule train;
+    rule fetch_weights_file makes those of the catalogue; the authors'
+    checkpoints must be in place). With `pretrained: optional` a missing file
+    that cannot be fetched is left out (training warns)."""
+    files = MODEL_WEIGHTS.get(wildcards.model, [])
+    if config["models"].get(wildcards.model, {}).get("pretrained") == "optional":
+        files = [f for f in files if os.path.exists(f) or fetchable(f, WEIGHTS_CATALOG)]
+    return [os.path.normpath(f) for f in files]

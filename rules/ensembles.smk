@@ -1,5 +1,7 @@
-# The six stacked ensembles of the study plus a logistic-regression
-# meta-learner, each fitted on validation predictions and tested on test.
+# The six ensembles of the study (best two / smallest two / all four, hard and
+# soft voting), our variants of hard voting (tie-broken, members calibrated)
+# and a logistic-regression meta-learner, each fitted on validation
+# predictions (cross-fitted by group) and tested on test.
 
 
 rule ensemble:
@@ -7,6 +9,9 @@ rule ensemble:
         val=predictions(MODELS, ["val"]),
         test=predictions(MODELS, ["test"]),
         metrics=expand("results/metrics/{model}.json", model=MODELS),
+        # groups of the validation videos (cross-fitting folds); every video
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
     output:
         **ensemble_files(ensemble_dir("{ensemble}")),
     log:
@@ -18,5 +23,6 @@ rule ensemble:
     params:
         models=MODELS,
         ensemble=config["ensemble"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/ensemble.py"

@@ -1,4 +1,5 @@
-# Metrics of each single detector on val and test, from its predictions.
+# Metrics of each single detector on val and test, from its predictions and
+# the split lists (every video of a split counts, with its group).
 
 
 rule evaluate_model:
@@ -6,6 +7,9 @@ rule evaluate_model:
         val="results/predictions/{model}/val.csv",
         test="results/predictions/{model}/test.csv",
         size_json="results/models/{model}/size.json",
+        # every video of the split counts (no face: the evaluation.no_face policy)
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
     output:
         metrics="results/metrics/{model}.json",
         roc=report(
@@ -19,5 +23,7 @@ rule evaluate_model:
         f"{LOGS}/evaluate_model/{{model}}.log",
     conda:
         "../envs/ensemble.yaml"
+    params:
+        evaluation=config["evaluation"],
     script:
         "../scripts/evaluate_model.py"

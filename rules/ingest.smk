@@ -29,6 +29,13 @@ checkpoint split:
             category="1. Data",
             labels={"table": "videos per split"},
         ),
+        dropped="results/splits/dropped.csv",
+        overlap=report(
+            "results/splits/identity_overlap.csv",
+            caption="../report/identity_overlap.rst",
+            category="1. Data",
+            labels={"table": "identity overlap of the test fakes"},
+        ),
     log:
         f"{LOGS}/split.log",
     conda:

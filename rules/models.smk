@@ -6,11 +6,14 @@ rule train:
     input:
         train="results/shards/train",
         val="results/shards/val",
+        # the files it starts from (rules/weights.smk fetches the backbones)
+        weights=train_weights,
     output:
         best="results/models/{model}/best.pt",
         last="results/models/{model}/last.pt",
         history="results/models/{model}/history.csv",
         size_json="results/models/{model}/size.json",
+        start="results/models/{model}/start.json",
         curve=report(
             "results/models/{model}/training_curve.png",
             caption="../report/training_curve.rst",

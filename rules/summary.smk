@@ -9,6 +9,9 @@ rule summarize:
         test=predictions(MODELS, ["test"]),
         sizes=expand("results/models/{model}/size.json", model=MODELS),
         histories=expand("results/models/{model}/history.csv", model=MODELS),
+        starts=expand("results/models/{model}/start.json", model=MODELS),
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
     output:
         csv=report(
             "results/summary.csv",
@@ -47,6 +50,12 @@ rule summarize:
             category="2. Single models",
             labels={"model": "all", "figure": "training curves"},
         ),
+        starts=report(
+            "results/model_starts.csv",
+            caption="../report/model_starts.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "start-up table (weights loaded)"},
+        ),
     log:
         f"{LOGS}/summarize.log",
     conda:
@@ -55,5 +64,6 @@ rule summarize:
         models=MODELS,
         ensembles=ENSEMBLES,
         ensemble=config["ensemble"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/summarize.py"

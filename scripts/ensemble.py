@@ -17,4 +17,7 @@ with rule_job(snakemake):
         metrics_jsons=dict(zip(models, snakemake.input.metrics, strict=True)),
         out_dir=Path(snakemake.output.metrics).parent,
         cfg=dict(snakemake.params.ensemble),
+        val_split=snakemake.input.val_split,
+        test_split=snakemake.input.test_split,
+        evaluation=dict(snakemake.params.evaluation),
     )

@@ -16,4 +16,7 @@ with rule_job(snakemake):
         size_json=snakemake.input.size_json,
         out_json=snakemake.output.metrics,
         out_roc=snakemake.output.roc,
+        val_split=snakemake.input.val_split,
+        test_split=snakemake.input.test_split,
+        evaluation=dict(snakemake.params.evaluation),
     )

@@ -1,4 +1,4 @@
-"""Rule generate_demo: the synthetic demo dataset."""
+"""Rule generate_demo: the synthetic demo dataset and its cue table."""
 
 import sys
 from pathlib import Path
@@ -13,4 +13,6 @@ with rule_job(snakemake):
         wheel=snakemake.input.wheel,
         metadata=snakemake.output.metadata,
         demo=dict(snakemake.params.demo),
+        cues=snakemake.output.cues,
+        datasets=[dict(d) for d in snakemake.params.datasets],
     )

@@ -17,10 +17,13 @@ with rule_job(snakemake):
         test_csvs=dict(zip(models, snakemake.input.test, strict=True)),
         sizes=dict(zip(models, snakemake.input.sizes, strict=True)),
         histories=dict(zip(models, snakemake.input.histories, strict=True)),
+        starts=dict(zip(models, snakemake.input.starts, strict=True)),
         ensembles={
             name: {role: snakemake.input[f"{name}_{role}"] for role in ENSEMBLE_FILES}
             for name in names
         },
         cfg=dict(snakemake.params.ensemble),
+        splits={"val": snakemake.input.val_split, "test": snakemake.input.test_split},
+        evaluation=dict(snakemake.params.evaluation),
         outputs=dict(snakemake.output.items()),
     )

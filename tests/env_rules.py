@@ -36,7 +36,8 @@ def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
     ingest.split(
         manifest=run / "results/manifest/videos.csv",
         outputs={
-            s: out / f"splits/{s}.csv" for s in ("train", "val", "test", "counts")
+            s: out / f"splits/{s}.csv"
+            for s in ("train", "val", "test", "counts", "dropped", "overlap")
         },
         cfg=cfg["split"],
     )
@@ -66,7 +67,30 @@ def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
 
 
 def train_rules(run: Path, out: Path, cfg: dict) -> None:
-    from deepfake_ensemble.stages import models
+    import hashlib
+
+    from deepfake_ensemble.stages import models, weights
+
+    # fetch_weights_file / fetch_weights: a generated file from a file:// mirror
+    mirror = out / "mirror"
+    mirror.mkdir(parents=True)
+    blob = b"not a real checkpoint, only bytes to fetch and hash"
+    sha = hashlib.sha256(blob).hexdigest()
+    name = f"generated-{sha[:8]}.pth"
+    (mirror / name).write_bytes(blob)
+    entry = {
+        "name": name,
+        "url": "https://example.invalid/" + name,
+        "sha256": sha[:8],
+        "models": ["xception"],
+        "normalisation": "half",
+    }
+    dest = out / "weights" / name
+    weights.fetch_weights_file(entry=entry, dest=dest, mirror=mirror.as_uri())
+    weights.fetch_weights(
+        files=[dest], pins={name: sha[:8]}, checksums=out / "weights/SHA256SUMS"
+    )
+    assert (out / "weights/SHA256SUMS").read_text() == f"{sha}  {name}\n"
 
     model = "xception"
     models.train(
@@ -103,6 +127,9 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         size_json=res / "models/capsule/size.json",
         out_json=out / "metrics/capsule.json",
         out_roc=out / "metrics/capsule_roc.png",
+        val_split=res / "splits/val.csv",
+        test_split=res / "splits/test.csv",
+        evaluation=cfg["evaluation"],
     )
     ensembles.ensemble(
         name="all_stacked",
@@ -111,6 +138,9 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         metrics_jsons={m: res / f"metrics/{m}.json" for m in MODEL_NAMES},
         out_dir=out / "ensembles/all_stacked",
         cfg=cfg["ensemble"],
+        val_split=res / "splits/val.csv",
+        test_split=res / "splits/test.csv",
+        evaluation=cfg["evaluation"],
     )
     names = [p.name for p in sorted((res / "ensembles").iterdir())]
     summary.summarize(
@@ -118,8 +148,11 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         test_csvs=preds("test"),
         sizes={m: res / f"models/{m}/size.json" for m in MODEL_NAMES},
         histories={m: res / f"models/{m}/history.csv" for m in MODEL_NAMES},
+        starts={m: res / f"models/{m}/start.json" for m in MODEL_NAMES},
         ensembles={n: ensemble_files(res / "ensembles" / n) for n in names},
         cfg=cfg["ensemble"],
+        splits={s: res / f"splits/{s}.csv" for s in ("val", "test")},
+        evaluation=cfg["evaluation"],
         outputs={
             "csv": out / "summary.csv",
             "md": out / "summary.md",
@@ -128,6 +161,7 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
             "confusion": out / "figures/confusion.png",
             "weights": out / "figures/weights.png",
             "curves": out / "figures/curves.png",
+            "starts": out / "model_starts.csv",
         },
     )
     assert set(ENSEMBLE_FILES) == set(ensemble_files(out / "ensembles/all_stacked"))
@@ -146,7 +180,10 @@ RULES = {
         },
         preprocess_rules,
     ),
-    "train": ({"train", "predict"}, train_rules),
+    "train": (
+        {"fetch_weights", "fetch_weights_file", "train", "predict"},
+        train_rules,
+    ),
     "ensemble": ({"evaluate_model", "ensemble", "summarize"}, ensemble_rules),
 }
 

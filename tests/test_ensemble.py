@@ -12,8 +12,13 @@ from deepfake_ensemble.ensemble import (
     align,
     auc_rows,
     build_ensemble,
+    calibrate,
+    crossfit,
     dirichlet_search,
+    fit_calibrator,
+    group_folds,
     hard_vote,
+    hard_vote_tiebreak,
     load_predictions,
     rank_by_validation,
     select_members,
@@ -23,6 +28,7 @@ from deepfake_ensemble.ensemble import (
     write_ensemble_outputs,
 )
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluation import at_threshold, choose_threshold
 from deepfake_ensemble.metrics import evaluate
 
 MODELS = ("capsule", "dspfwa", "eyes", "xception")
@@ -53,33 +59,63 @@ def synthetic(split: str, n_videos: int = 24, n_frames: int = 4, seed: int = 0):
 # -------------------------------------------------------------- voting rules
 
 
-def test_hard_vote_known_scores():
-    s = np.array(
-        [
-            [0.9, 0.8, 0.1, 0.2],  # 2 of 4 votes, mean 0.5 -> tie stays real
-            [0.9, 0.9, 0.1, 0.2],  # 2 of 4, mean 0.525 -> fake
-            [0.6, 0.7, 0.9, 0.1],  # 3 of 4
-            [0.1, 0.2, 0.3, 0.4],  # none
-        ]
+# hand-computed: scores of the members, votes (> 0.5), the study's vote
+# fraction, fake? (fraction > 0.5: a tie is real), the tie-broken score
+# (votes + mean) / (m + 1) and fake? by it
+HARD_VOTE_TABLE_2 = [
+    # a,    b,    votes, fraction, fake, tiebreak,        fake
+    (0.9, 0.8, 2, 1.0, True, (2 + 0.85) / 3, True),
+    (0.9, 0.2, 1, 0.5, False, (1 + 0.55) / 3, True),  # tie: real / fake
+    (0.6, 0.3, 1, 0.5, False, (1 + 0.45) / 3, False),
+    (0.5, 0.5, 0, 0.0, False, (0 + 0.5) / 3, False),  # 0.5 is no vote
+    (0.51, 0.49, 1, 0.5, False, (1 + 0.5) / 3, False),  # exactly 0.5: real
+    (0.1, 0.2, 0, 0.0, False, (0 + 0.15) / 3, False),
+]
+HARD_VOTE_TABLE_4 = [
+    ((0.9, 0.8, 0.1, 0.2), 2, 0.5, False, (2 + 0.5) / 5, False),
+    ((0.9, 0.9, 0.1, 0.2), 2, 0.5, False, (2 + 0.525) / 5, True),  # tie
+    ((0.6, 0.7, 0.9, 0.1), 3, 0.75, True, (3 + 0.575) / 5, True),
+    ((0.1, 0.2, 0.3, 0.4), 0, 0.0, False, (0 + 0.25) / 5, False),
+    ((0.6, 0.6, 0.6, 0.6), 4, 1.0, True, (4 + 0.6) / 5, True),
+    ((0.5, 0.5, 0.5, 0.51), 1, 0.25, False, (1 + 0.5025) / 5, False),
+]
+
+
+def test_hard_vote_is_the_fraction_of_members_voting_fake_2_members():
+    s = np.array([row[:2] for row in HARD_VOTE_TABLE_2])
+    fraction = np.array([row[3] for row in HARD_VOTE_TABLE_2])
+    np.testing.assert_allclose(hard_vote(s), fraction)
+    assert list(hard_vote(s) > 0.5) == [row[4] for row in HARD_VOTE_TABLE_2]
+    tiebreak = [row[5] for row in HARD_VOTE_TABLE_2]
+    np.testing.assert_allclose(hard_vote_tiebreak(s), tiebreak)
+    assert list(hard_vote_tiebreak(s) > 0.5) == [r[6] for r in HARD_VOTE_TABLE_2]
+
+
+def test_hard_vote_is_the_fraction_of_members_voting_fake_4_members():
+    s = np.array([row[0] for row in HARD_VOTE_TABLE_4])
+    np.testing.assert_allclose(hard_vote(s), [row[2] for row in HARD_VOTE_TABLE_4])
+    np.testing.assert_allclose(hard_vote(s) * 4, [row[1] for row in HARD_VOTE_TABLE_4])
+    assert list(hard_vote(s) > 0.5) == [row[3] for row in HARD_VOTE_TABLE_4]
+    np.testing.assert_allclose(
+        hard_vote_tiebreak(s), [row[4] for row in HARD_VOTE_TABLE_4]
     )
-    expected = [2.5 / 5, 2.525 / 5, 3.575 / 5, 0.25 / 5]
-    np.testing.assert_allclose(hard_vote(s), expected)
-    assert list(hard_vote(s) > 0.5) == [False, True, True, False]
-    np.testing.assert_allclose(hard_vote([[0.6, 0.3]]), [1.45 / 3])
+    assert list(hard_vote_tiebreak(s) > 0.5) == [row[5] for row in HARD_VOTE_TABLE_4]
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])
-def test_hard_vote_above_half_means_majority(m):
+def test_hard_vote_tiebreak_above_half_means_majority(m):
     rng = np.random.default_rng(m)
     s = rng.random((2000, m))
     votes = (s > 0.5).sum(axis=1)
     majority = (votes > m / 2) | ((votes == m / 2) & (s.mean(axis=1) > 0.5))
-    h = hard_vote(s)
+    h = hard_vote_tiebreak(s)
     assert np.array_equal(h > 0.5, majority)
     assert h.min() >= 0 and h.max() <= 1
     # ordered by votes first
     order = np.argsort(h, kind="stable")
     assert np.all(np.diff(votes[order]) >= 0)
+    # the study's vote: a strict majority, ties real
+    assert np.array_equal(hard_vote(s) > 0.5, votes > m / 2)
 
 
 def test_soft_vote_weighted_mean():
@@ -361,6 +397,25 @@ def test_soft_ensemble_applies_validation_weights_to_test(member_preds):
     assert res["weights"]["n_draws"] == 10000
 
 
+def test_tiebreak_and_calibrated_variants(member_preds):
+    val, test, val_metrics = member_preds
+    s = np.column_stack([test[m]["score"] for m in sorted(MODELS)])
+    res = build_ensemble("all_hard_tiebreak", val, test, val_metrics, SIZES, {})
+    np.testing.assert_allclose(res["test_frames"]["score"], hard_vote_tiebreak(s))
+    cal = build_ensemble("all_hard_calibrated", val, test, val_metrics, SIZES, {})
+    assert set(np.round(cal["test_frames"]["score"] * 4, 9)) <= {0, 1, 2, 3, 4}
+    assert cal["meta"]["calibration"] == "platt"
+    with pytest.raises(InputError, match="calibration"):
+        build_ensemble(
+            "all_hard_calibrated",
+            val,
+            test,
+            val_metrics,
+            SIZES,
+            {"calibration": "none"},
+        )
+
+
 def test_unknown_ensemble_name(member_preds):
     val, test, val_metrics = member_preds
     with pytest.raises(InputError, match="unknown ensemble"):
@@ -374,3 +429,111 @@ def test_package_exports_its_public_api():
         assert hasattr(ens, name), name
     # the ensembles themselves are listed once, in the catalog
     assert not hasattr(ens, "ENSEMBLES")
+
+
+# ------------------------------------------------------------- calibration
+
+
+def squashed_member(n: int, seed: int, fake_share: float = 0.8):
+    """A member that ranks well but whose scores sit in (0.12, 0.88), mostly
+    above 0.5 (like the demo's Capsule network)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < fake_share).astype(int)
+    z = 1.5 * (2 * y - 1) + rng.normal(0, 1, n) + 2.0
+    return y, 0.12 + 0.76 / (1 + np.exp(-z))
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibration_brings_accuracy_at_half_to_the_youden_threshold(method):
+    y_val, s_val = squashed_member(2000, seed=1)
+    y_test, s_test = squashed_member(2000, seed=2)
+    assert s_test.min() > 0.12 and s_test.max() < 0.88
+    raw = at_threshold(pd.DataFrame({"label": y_test, "score": s_test}), 0.5)
+    thr = choose_threshold(y_val, s_val, "youden")
+    youden = at_threshold(pd.DataFrame({"label": y_test, "score": s_test}), thr)
+    cal = calibrate(fit_calibrator(s_val, y_val, method), s_test)
+    calibrated = at_threshold(pd.DataFrame({"label": y_test, "score": cal}), 0.5)
+    assert raw["accuracy"] < youden["accuracy"] - 0.05  # 0.5 is a poor threshold
+    assert calibrated["accuracy"] >= youden["accuracy"] - 0.02
+    assert calibrated["accuracy"] > raw["accuracy"] + 0.05
+    assert roc_auc_score(y_test, cal) == pytest.approx(
+        roc_auc_score(y_test, s_test), abs=0.01 if method == "isotonic" else 1e-9
+    )
+
+
+def test_choose_threshold_means_score_above_threshold():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.9])
+    thr = choose_threshold(y, s, "youden")
+    # best split: 0.4 and up fake (J = 1 - 1/3) -> between 0.2 and 0.4
+    assert thr == pytest.approx(0.3)
+    assert choose_threshold(y, s, "eer") == pytest.approx(0.5)  # 0.4 | 0.6
+    perfect = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    assert choose_threshold(y, perfect) == pytest.approx(0.5)
+    assert choose_threshold([1, 1], [0.2, 0.3]) is None
+    votes = np.array([0.0, 0.0, 0.5, 0.5, 0.5, 1.0])  # a two-member hard vote
+    assert choose_threshold(y, votes) == pytest.approx(0.25)
+
+
+# ------------------------------------------------------------ cross-fitting
+
+
+def test_group_folds_keep_groups_whole_and_classes_in_training():
+    y = np.tile([0, 1, 1], 20)
+    g = np.repeat(np.arange(12), 5).astype(str)
+    folds = group_folds(y, g, n_splits=5, seed=1)
+    assert len(folds) == 5
+    seen = np.concatenate([held for _, held in folds])
+    assert sorted(seen) == list(range(60))
+    for train, held in folds:
+        assert not set(g[train]) & set(g[held])
+        assert set(y[train]) == {0, 1}
+    assert group_folds(y, np.zeros(60), 5) is None  # one group: no folds
+    assert len(group_folds(y, np.repeat([0, 1, 2], 20), 5)) == 3  # 3 groups
+
+
+def test_crossfit_gives_out_of_fold_validation_scores():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    x = rng.random((80, 1))
+    g = np.repeat(np.arange(16), 5)
+
+    def fit(xs, ys, gs):
+        return float(ys.mean())  # a "model": the training share of fakes
+
+    def predict(model, xs):
+        return np.full(len(xs), model)
+
+    model, oof, info = crossfit(fit, predict, x, y, g, "crossfit", 4, seed=1)
+    assert model == pytest.approx(y.mean())
+    assert info == {"val_scores": "out_of_fold", "folds": 4, "by": "group"}
+    folds = group_folds(y, g, 4, 1)
+    for train, held in folds:
+        np.testing.assert_allclose(oof[held], y[train].mean())
+    _, ins, info = crossfit(fit, predict, x, y, g, "in_sample", 4, seed=1)
+    np.testing.assert_allclose(ins, y.mean())
+    assert info["val_scores"] == "in_sample"
+    _, _, info = crossfit(fit, predict, x, y, np.zeros(80), "crossfit", 4)
+    assert info["val_scores"] == "in_sample" and "too few groups" in info["reason"]
+
+
+@pytest.mark.parametrize("name", ["best2_soft", "all_stacked", "all_hard_calibrated"])
+def test_fitted_ensembles_report_out_of_fold_validation(name, member_preds):
+    val, test, val_metrics = member_preds
+    groups = {v: f"id{int(v[-3:]) % 6}" for v in val["capsule"]["video_id"]}
+    cfg = {"dirichlet_draws": 200, "seed": 1}
+    oof = build_ensemble(name, val, test, val_metrics, SIZES, cfg, val_groups=groups)
+    ins = build_ensemble(
+        name, val, test, val_metrics, SIZES, {**cfg, "fit": "in_sample"}, groups
+    )
+    for level in ("frame", "video"):
+        assert oof["val_fit"][level]["val_scores"] == "out_of_fold"
+        assert oof["val_fit"][level]["folds"] == 5
+        assert ins["val_fit"][level]["val_scores"] == "in_sample"
+    # the test side is the fit on all of validation either way
+    pd.testing.assert_frame_equal(oof["test_frames"], ins["test_frames"])
+    pd.testing.assert_frame_equal(oof["test_videos"], ins["test_videos"])
+    if name != "best2_soft":  # folds may find the same weight draw
+        assert not np.allclose(oof["val_videos"]["score"], ins["val_videos"]["score"])
+    hard = build_ensemble("all_hard", val, test, val_metrics, SIZES, cfg, groups)
+    assert hard["val_fit"]["frame"] == {"val_scores": "no_fit"}

@@ -96,3 +96,32 @@ def test_square_box_shifts_then_shrinks():
     assert square_box(5, 5, 20, 100, 80) == (0, 0, 20)  # shifted inside
     assert square_box(95, 75, 20, 100, 80) == (80, 60, 20)
     assert square_box(50, 40, 200, 100, 80) == (10, 0, 80)  # shrunk to 80
+
+
+def test_tracker_searches_regions_between_whole_frame_searches():
+    """detect_every=3: samples 0 and 3 are searched whole, 1 and 2 only
+    around the face found before; the boxes agree with whole-frame search."""
+    from deepfake_ensemble.faces import FaceTracker
+
+    frames = [face_frame(320, 240, at=(60 + 8 * i, 30), size=112) for i in range(5)]
+    kw = {"upsample": 0, "detect_scale": 1.0}
+    tracker = FaceTracker(**kw, detect_every=3, track_margin=0.5)
+    tracked = [tracker(f) for f in frames]
+    assert tracker.full_searches == 2 and tracker.region_searches == 3
+    for f, boxes in zip(frames, tracked, strict=True):
+        whole = detect_faces(f, **kw)
+        assert len(boxes) == 1 == len(whole)
+        assert np.abs(boxes[0] - whole[0]).max() <= 0.15 * (whole[0][2] - whole[0][0])
+
+
+def test_tracker_falls_back_to_the_whole_frame_when_the_face_moves_away():
+    from deepfake_ensemble.faces import FaceTracker
+
+    first = face_frame(320, 240, at=(10, 10), size=112)
+    moved = face_frame(320, 240, at=(200, 120), size=112)
+    tracker = FaceTracker(upsample=0, detect_scale=1.0, detect_every=10)
+    assert len(tracker(first)) == 1
+    boxes = tracker(moved)
+    # the region around the old box is empty: the frame was searched whole
+    assert tracker.full_searches == 2 and tracker.region_searches == 1
+    assert len(boxes) == 1 and boxes[0][0] > 150

@@ -22,6 +22,8 @@ LIGHT = (
     "deepfake_ensemble.summary",
     "deepfake_ensemble.predictions",
     "deepfake_ensemble.catalog",
+    "deepfake_ensemble.pretrained",
+    "deepfake_ensemble.evaluation",
 )
 
 SCRIPT = """

@@ -289,7 +289,9 @@ def test_weights_errors(tmp_path):
     assert str(missing) in str(e.value) and "resources/README.md" in str(e.value)
     with pytest.warns(UserWarning, match="resources/README.md"):
         assert load_weights(model, "dsp_fwa", missing, "optional") == []
-    assert load_weights(model, "dsp_fwa", missing, "none") == []
+    assert load_weights(model, "dsp_fwa", None, "none") == []
+    with pytest.raises(InputError, match="model dsp_fwa: .*pretrained is 'none'"):
+        load_weights(model, "dsp_fwa", missing, "none")  # never dropped silently
     with pytest.raises(InputError, match="weights is not set"):
         load_weights(model, "dsp_fwa", None, "required")
     bad = tmp_path / "bad.pt"

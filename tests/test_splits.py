@@ -8,8 +8,15 @@ import pandas as pd
 import pytest
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.ingest import MANIFEST_COLUMNS
-from deepfake_ensemble.splits import check_splits, make_splits, split_counts
+from deepfake_ensemble.ingest import MANIFEST_COLUMNS, build_manifest
+from deepfake_ensemble.splits import (
+    assign_splits,
+    check_splits,
+    identity_overlap,
+    make_splits,
+    split_counts,
+)
+from deepfake_ensemble.synthetic import synthetic_manifest, write_celebdf_tree
 
 
 def manifest(
@@ -101,6 +108,7 @@ def test_group_mode_with_real_fake_groups() -> None:
         rows.append((f"x/s{g:02d}", 0, f"x/s{g:02d}", ""))
     m = pd.DataFrame(rows, columns=["video_id", "label", "group", "original"])
     m["dataset"], m["path"], m["official_split"] = "x", "/v", ""
+    m["identity"] = m["source_identity"] = ""
     splits = make_splits(m[MANIFEST_COLUMNS], split_by="group", seed=5)
     assert_partition(m[MANIFEST_COLUMNS], splits)
     split_of = {v: s for s, df in splits.items() for v in df["video_id"]}
@@ -141,17 +149,19 @@ def test_official_test_video_mode() -> None:
     check_splits(splits)
 
 
-def test_official_test_group_mode_pulls_group_mates_into_test() -> None:
+def test_official_test_group_mode_drops_group_mates() -> None:
     m = manifest(50, 50, 10, "cdf", official_test=2)  # groups g000 and g001
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        assigned = assign_splits(m, split_by="group", use_official_test=True, seed=2)
         splits = make_splits(m, split_by="group", use_official_test=True, seed=2)
-    assert_partition(m, splits)
     assert any("share a group" in str(w.message) for w in caught)
-    assert set(splits["test"]["group"]) == {"cdf/g000", "cdf/g001"}
-    assert set(m.loc[m["official_split"] == "test", "video_id"]) <= set(
-        splits["test"]["video_id"]
-    )
+    official = set(m.loc[m["official_split"] == "test", "video_id"])
+    assert set(splits["test"]["video_id"]) == official  # the official set, exact
+    dropped = assigned[assigned["split"] == "dropped"]
+    assert set(dropped["group"]) == {"cdf/g000", "cdf/g001"}
+    assert (dropped["drop_reason"] == "shares a group with official test videos").all()
+    assert len(dropped) + sum(len(df) for df in splits.values()) == len(m)
     train_val = pd.concat([splits["train"], splits["val"]])
     assert not set(train_val["group"]) & set(splits["test"]["group"])
     assert len(splits["val"]) > 0
@@ -205,3 +215,105 @@ def test_bad_arguments() -> None:
     b = make_splits(m, ratios=(0.8, 0.1, 0.1), split_by="video")
     for s in a:
         pd.testing.assert_frame_equal(a[s], b[s])
+
+
+# ------------------------------------------------- Celeb-DF-shaped identities
+
+
+def celebdf_manifest(root, **kw) -> pd.DataFrame:
+    write_celebdf_tree(root, **kw)
+    return build_manifest([{"name": "celebdf", "layout": "celebdf", "root": root}])
+
+
+def identities_by_split(splits: dict) -> dict[str, set]:
+    return {
+        s: (set(df["identity"]) | set(df["source_identity"])) - {""}
+        for s, df in splits.items()
+    }
+
+
+def test_identity_split_keeps_every_identity_in_one_split(tmp_path) -> None:
+    m = celebdf_manifest(tmp_path / "cdf", n_identities=30)
+    assert m["source_identity"].str.len().gt(0).sum() == 30 * 29  # every fake
+    assigned = assign_splits(m, split_by="identity", seed=3)
+    splits = make_splits(m, split_by="identity", seed=3)
+    seen = identities_by_split(splits)
+    assert not seen["train"] & seen["val"]
+    assert not seen["train"] & seen["test"]
+    assert not seen["val"] & seen["test"]
+    # brute force: the split of each identity (from its real clips), then
+    # every fake whose target and source sit in different splits
+    split_of = {}
+    for s, df in splits.items():
+        for ident in df.loc[df["label"] == 0, "identity"]:
+            if ident:
+                assert split_of.setdefault(ident, s) == s
+    brute = 0
+    for _, row in m[m["label"] == 1].iterrows():
+        if split_of[row["identity"]] != split_of[row["source_identity"]]:
+            brute += 1
+    dropped = assigned[assigned["split"] == "dropped"]
+    assert len(dropped) == brute > 0
+    assert dropped["drop_reason"].str.startswith("identities in different").all()
+    kept = sum(len(df) for df in splits.values())
+    assert kept + len(dropped) == len(m)
+    check_splits(splits)  # every split holds both classes
+    # YouTube clips (no identity in the name) are split by their own group
+    yt = assigned[assigned["video_id"].str.contains("YouTube")]
+    assert set(yt["split"]) <= {"train", "val", "test"}
+
+
+def test_identity_overlap_of_group_and_identity_splits(tmp_path) -> None:
+    m = celebdf_manifest(tmp_path / "cdf", n_identities=30)
+    by_group = identity_overlap(assign_splits(m, split_by="group", seed=3))
+    by_identity = identity_overlap(assign_splits(m, split_by="identity", seed=3))
+    # group = target identity: every test fake shows a face trained on
+    assert by_group["overlap"].iloc[0] > 0.9 and by_group["dropped"].iloc[0] == 0
+    assert by_identity["overlap"].iloc[0] == 0.0
+    assert by_identity["test_fakes"].iloc[0] > 0
+    assert by_identity["dropped"].iloc[0] > 0
+
+
+def test_official_celebdf_list_with_groups_keeps_fakes_in_train(tmp_path) -> None:
+    m = celebdf_manifest(tmp_path / "cdf", n_identities=20, test_targets=(0, 1, 2))
+    official = set(m.loc[m["official_split"] == "test", "video_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        splits = make_splits(m, split_by="group", use_official_test=True, seed=1)
+    assert set(splits["test"]["video_id"]) == official
+    assert (splits["train"]["label"] == 1).sum() > 0
+    assert (splits["val"]["label"] == 1).sum() > 0
+    test_groups = set(splits["test"]["group"])
+    for s in ("train", "val"):
+        assert not set(splits[s]["group"]) & test_groups
+    check_splits(splits)
+
+
+def test_official_celebdf_list_over_every_identity_fails_clearly(tmp_path) -> None:
+    # the real list names clips of (nearly) every identity: grouping must
+    # then leave train without fakes - before, every fake moved to test, and a
+    # pooled check with a second dataset let it pass unnoticed
+    m = celebdf_manifest(tmp_path / "cdf", n_identities=12, test_targets=range(12))
+    other = synthetic_manifest(60, dataset="dfdc")
+    both = pd.concat([m, other], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        splits = make_splits(both, split_by="group", use_official_test=True, seed=1)
+    assert (splits["train"]["label"] == 1).sum() > 0  # dfdc's fakes, pooled
+    with pytest.raises(InputError) as err:
+        check_splits(splits)
+    msg = str(err.value)
+    assert "split 'train' of dataset 'celebdf' has no fake videos" in msg
+    assert "dfdc" not in msg
+
+
+def test_check_splits_names_the_dataset() -> None:
+    m = two_datasets()
+    splits = make_splits(m, split_by="video")
+    check_splits(splits)
+    test = splits["test"]
+    moved = test[(test["dataset"] == "b") & (test["label"] == 0)]
+    splits["test"] = test.drop(moved.index)
+    splits["train"] = pd.concat([splits["train"], moved])
+    with pytest.raises(InputError, match="split 'test' of dataset 'b' has no real"):
+        check_splits(splits)

@@ -8,13 +8,18 @@ from sklearn.metrics import roc_auc_score
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.stats import (
     bootstrap_auc_ci,
+    cluster_bootstrap_aucs,
     compare_to_best,
     dataset_of,
     delong_covariance,
     delong_test,
+    grouped_auc_jackknife,
+    grouped_test,
+    holm,
     per_dataset_metrics,
     per_dataset_table,
 )
+from deepfake_ensemble.synthetic import clustered_scores
 
 # pROC's example data set ``aSAH`` (Turck et al. 2010, Intensive Care Medicine
 # 36(1):107-115; shipped with the R package pROC): 113 patients, outcome
@@ -205,9 +210,10 @@ def test_compare_to_best_verdicts():
     assert c["sentence"].startswith("all_soft: video AUC 1.000 [")
     assert "vs best single xception" in c["sentence"]
     assert "DeLong p = " in c["sentence"] and c["sentence"].endswith("better.")
+    assert "grouped p = " in c["sentence"] and "intervals overlap" not in c["sentence"]
     same = compare_to_best("twin", weak, "xception", weak, n_boot=50)
     assert same["verdict"] == "no significant difference" and same["p"] == 1.0
-    assert same["ci_overlap"] is True
+    assert same["p_grouped"] == 1.0 and same["diff"] == 0.0
     worse = compare_to_best("bad", weak, "oracle", strong, n_boot=50)
     assert worse["verdict"] == "worse"
     flipped = weak.assign(label=1 - weak["label"])
@@ -257,6 +263,115 @@ def test_one_class_comparison_reports_none():
     fakes = videos_of(frame_table(n_videos=10, seed=2)).assign(label=1)
     c = compare_to_best("all_soft", fakes, "xception", fakes, n_boot=20)
     assert c["verdict"] == "not comparable" and c["n_videos"] == 10
-    for key in ("auc", "ci_lo", "ci_hi", "best_auc", "z", "p", "ci_overlap"):
+    for key in ("auc", "ci_lo", "ci_hi", "best_auc", "z", "p", "p_grouped", "diff"):
         assert c[key] is None
     assert "undefined" in c["sentence"] and "nan" not in c["sentence"].lower()
+
+
+# ------------------------------------------------------- grouped inference
+
+
+def test_leave_one_group_out_aucs_equal_a_refit():
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        y = rng.integers(0, 2, 90)
+        s = np.round(rng.random((2, 90)), 1)  # many ties, within and across groups
+        g = rng.integers(0, 7, 90).astype(str)
+        jk = grouped_auc_jackknife(y, s, g)
+        assert list(jk["groups"]) == sorted(set(g)) and jk["n_groups"] == 7
+        for r in range(2):
+            assert jk["aucs"][r] == pytest.approx(roc_auc_score(y, s[r]))
+            for i, name in enumerate(jk["groups"]):
+                keep = g != name
+                assert jk["loo"][r, i] == pytest.approx(
+                    roc_auc_score(y[keep], s[r][keep])
+                )
+
+
+def test_grouped_test_by_hand_and_with_singleton_groups():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 120)
+    a = y + rng.normal(0, 1, 120)
+    b = y + rng.normal(0, 1.4, 120)
+    g = np.repeat(np.arange(8), 15)
+    res = grouped_test(y, a, b, g)
+    d = []
+    for i in range(8):
+        keep = g != i
+        d.append(roc_auc_score(y[keep], a[keep]) - roc_auc_score(y[keep], b[keep]))
+    d = np.array(d)
+    se = math.sqrt(7 / 8 * ((d - d.mean()) ** 2).sum())
+    from scipy.stats import t
+
+    assert res["se"] == pytest.approx(se)
+    assert res["df"] == 7 and res["n_groups"] == 8
+    assert res["p"] == pytest.approx(2 * t.sf(abs(res["diff"] / se), 7))
+    assert res["diff_ci_lo"] < res["diff"] < res["diff_ci_hi"]
+    # one video a group: the ordinary jackknife, close to DeLong
+    single = grouped_test(y, a, b, np.arange(120))
+    assert single["p"] == pytest.approx(delong_test(y, a, b)[3], abs=0.02)
+    # a group holding every fake: deleting it leaves one class, no test
+    g2 = np.where(y == 1, 0, 1 + np.arange(120) % 3)
+    assert grouped_test(y, a, b, g2)["p"] is None
+    assert grouped_test(y, a, a, g)["p"] == 1.0
+
+
+def test_grouped_test_keeps_its_size_on_clustered_data():
+    """6 groups x 60 videos, two detectors of equal true AUC with per-group
+    score shifts (80% fakes): over 600 seeded simulations the grouped test
+    rejects at 0.05 within [0.02, 0.08], plain DeLong well above 0.10."""
+    n_sims = 600
+    delong = grouped = 0
+    for seed in range(n_sims):
+        y, a, b, g = clustered_scores(seed, n_groups=6, per_group=60, fake_share=0.8)
+        delong += delong_test(y, a, b)[3] < 0.05
+        grouped += grouped_test(y, a, b, g)["p"] < 0.05
+    assert 0.02 <= grouped / n_sims <= 0.08
+    assert delong / n_sims > 0.10
+
+
+def test_holm_adjustment():
+    assert holm([0.01, None, 0.04, 0.03]) == pytest.approx([0.03, None, 0.06, 0.06])
+    assert holm([]) == [] and holm([None]) == [None]
+    assert holm([0.2, 0.9]) == pytest.approx([0.4, 0.9])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # monotone, capped at 1
+    assert holm([0.6, 0.7, 0.8])[0] == 1.0
+
+
+def test_cluster_bootstrap_equals_a_group_resampling_loop():
+    df = frame_table(n_videos=16, n_frames=2, seed=6)
+    df["score"] = df["score"].round(1)
+    groups = df["video_id"].str[-3:].astype(int) // 3  # 6 groups of videos
+    n, seed = 30, 4
+    aucs = cluster_bootstrap_aucs(
+        df["video_id"], df["label"], df["score"], n, seed, "frame", groups
+    )
+    names = sorted(set(groups.astype(str)))
+    draws = np.random.default_rng(seed).integers(0, len(names), (n, len(names)))
+    for b, row in enumerate(draws):
+        sample = pd.concat([df[groups.astype(str) == names[i]] for i in row])
+        if sample["label"].nunique() == 2:
+            ref = roc_auc_score(sample["label"], sample["score"])
+            assert aucs[b] == pytest.approx(ref)
+        else:
+            assert np.isnan(aucs[b])
+    # paired: another detector on the same groups gets the same draws
+    lo, hi, _ = bootstrap_auc_ci(
+        df["video_id"], df["label"], df["score"], n, seed, "frame", 0.05, groups
+    )
+    valid = aucs[np.isfinite(aucs)]
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(valid, [0.025, 0.975])))
+
+
+def test_compare_to_best_uses_groups():
+    weak = videos_of(frame_table(n_videos=60, strength=0.8, seed=3))
+    other = weak.assign(score=weak["score"].sample(frac=1, random_state=1).to_numpy())
+    grouped = [w.assign(group=[f"g{i % 5}" for i in range(60)]) for w in (weak, other)]
+    c = compare_to_best("x", grouped[1], "best", grouped[0], n_boot=50)
+    assert c["n_groups"] == 5 and c["df"] == 4
+    assert c["p_grouped"] is not None and c["p"] is not None
+    plain = compare_to_best("x", other, "best", weak, n_boot=50)
+    assert plain["n_groups"] == 60
+    bad = grouped[1].assign(group="elsewhere")
+    with pytest.raises(InputError, match="group"):
+        compare_to_best("x", bad, "best", grouped[0], n_boot=10)

@@ -5,6 +5,7 @@ import pytest
 from deepfake_ensemble.ensemble import build_ensemble
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.metrics import evaluate
+from deepfake_ensemble.stats import holm
 from deepfake_ensemble.summary import (
     SUMMARY_COLUMNS,
     build_summary,
@@ -13,6 +14,7 @@ from deepfake_ensemble.summary import (
     plot_roc_all,
     plot_training_curves,
     plot_weights,
+    summary_notes,
     write_summary,
 )
 
@@ -117,9 +119,11 @@ def test_write_summary(study, tmp_path):
     back = pd.read_csv(tmp_path / "summary.csv")
     assert list(back["name"]) == list(df["name"])
     md = (tmp_path / "summary.md").read_text()
-    assert "| name | members | video_auc |" in md
+    assert "| name | variant | members | video AUC | 95% CI |" in md
+    assert "| delong_p | grouped_p (Holm) | verdict |" in md
     assert md.count("\n| ") == len(df) + 1  # header + one line a row
     assert "## Verdicts" in md and "best2_soft: video AUC" in md
+    assert "## Rules" in md and "- study: fraction of members voting fake" in md
 
 
 def test_markdown_table_formats_cells():
@@ -163,3 +167,95 @@ def test_plots(study, tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
     with pytest.raises(InputError, match="missing column"):
         plot_training_curves({"x": hist.drop(columns="lr")}, tmp_path / "bad.png")
+
+
+# ------------------------------------- groups, no-face videos, Holm, variants
+
+
+def split_list(split: str, n_videos: int = 30, n_groups: int = 6) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "video_id": [f"demo/{split}{v:03d}" for v in range(n_videos)],
+            "label": [v % 2 for v in range(n_videos)],
+            "group": [f"demo/g{v % n_groups}" for v in range(n_videos)],
+            "dataset": "demo",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def grouped(study):
+    single, ensembles, cfg, _ = study
+    single = {m: dict(d) for m, d in single.items()}
+    test = single["capsule"]["test"]
+    lost = ["demo/test000", "demo/test001"]  # no face found: no frames
+    single["capsule"]["test"] = test[~test["video_id"].isin(lost)]
+    splits = {"val": split_list("val"), "test": split_list("test")}
+    table = build_summary(single, ensembles, cfg, splits)
+    return single, ensembles, cfg, splits, table
+
+
+def test_no_face_videos_count_at_half(grouped):
+    single, _, _, splits, df = grouped
+    rows = df.set_index("name")
+    assert rows.loc["capsule", "n_no_face"] == 2
+    assert (rows.drop(index="capsule")["n_no_face"] == 0).all()
+    assert (rows["n_videos"] == 30).all() and (rows["no_face_policy"] == "score").all()
+    v = single["capsule"]["test"].groupby("video_id")[["label", "score"]].mean()
+    v = pd.concat(
+        [v, pd.DataFrame({"label": [0, 1], "score": [0.5, 0.5]}, index=["a", "b"])]
+    )
+    from sklearn.metrics import roc_auc_score
+
+    assert rows.loc["capsule", "video_auc"] == pytest.approx(
+        roc_auc_score(v["label"], v["score"])
+    )
+
+
+def test_excluding_no_face_videos_is_shown(study):
+    single, ensembles, cfg, _ = study
+    single = {m: dict(d) for m, d in single.items()}
+    test = single["capsule"]["test"]
+    single["capsule"]["test"] = test[test["video_id"] != "demo/test004"]
+    splits = {"val": split_list("val"), "test": split_list("test")}
+    df = build_summary(single, ensembles, cfg, splits, {"no_face": "exclude"})
+    row = df.set_index("name").loc["capsule"]
+    assert row["n_no_face"] == 1 and row["n_videos"] == 29
+    assert row["no_face_policy"] == "exclude"
+    assert "left out of evaluation" in summary_notes(
+        df, splits["test"], {"no_face": "exclude"}
+    )
+
+
+def test_grouped_comparisons_and_holm_family(grouped):
+    *_, splits, df = grouped
+    assert (df["n_groups"] == 6).all()
+    tested = df[df["grouped_p_vs_best"].notna()]
+    assert len(tested) == len(df) - 1  # every row but the best single model
+    expected = holm(list(tested["grouped_p_vs_best"]))
+    np.testing.assert_allclose(tested["grouped_p_holm"], expected)
+    assert (tested["grouped_df"] == 5).all()
+    for _, row in tested.iterrows():
+        if row["grouped_p_holm"] < 0.05:
+            want = "better" if row["auc_diff_vs_best"] > 0 else "worse"
+        else:
+            want = "no significant difference"
+        assert row["verdict"] == want
+        assert "grouped p (Holm)" in row["sentence"] and "DeLong" in row["sentence"]
+    assert tested["delong_p_vs_best"].between(0, 1).all()
+    notes = summary_notes(df, splits["test"])
+    assert "30 videos (15 real, 15 fake) in 6 groups" in notes
+    assert "6 test groups, fewer than 10" in notes and "wide" in notes
+    assert f"family of the {len(tested)} comparisons" in notes
+
+
+def test_thresholds_and_variants(grouped):
+    *_, df = grouped
+    rows = df.set_index("name")
+    assert (rows["threshold_rule"] == "youden").all()
+    assert rows["val_threshold"].notna().all()
+    assert rows["balanced_accuracy_at_val_threshold"].between(0, 1).all()
+    assert rows.loc["all_hard", "variant"].startswith("study: fraction")
+    assert rows.loc["all_hard@video", "variant"].startswith("ours:")
+    assert rows.loc["capsule", "variant"] == "study: single detector"
+    assert rows.loc["best2_soft", "val_scores"].startswith("out_of_fold")

@@ -95,6 +95,8 @@ CAPSULE_CFG = {
     "epochs": 3,
     "batch_size": 4,
     "optimizer": {"name": "adam", "lr": 5e-3},
+    # no ImageNet stem here: a frozen random stem is refused
+    "kwargs": {"freeze_stem": False},
 }
 
 

@@ -10,18 +10,12 @@ import pytest
 import torch
 from conftest import CI_CONFIG, ROOT, snakemake
 
+from deepfake_ensemble.catalog import ENSEMBLE_NAMES
 from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
-ENSEMBLES = [
-    "best2_hard",
-    "best2_soft",
-    "small2_hard",
-    "small2_soft",
-    "all_hard",
-    "all_soft",
-    "all_stacked",
-]
+# the study's six, our hard-voting variants and the stacker (catalog.ENSEMBLES)
+ENSEMBLES = list(ENSEMBLE_NAMES)
 
 
 def test_dry_run_lists_every_stage(tmp_path):

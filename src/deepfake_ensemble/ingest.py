@@ -17,6 +17,12 @@ Manifest columns (see :data:`MANIFEST_COLUMNS`):
 - ``original``: for a fake, the ``video_id`` of its original video when that
   video is part of the dataset, else empty.
 - ``official_split``: the split the dataset's authors assigned, else empty.
+- ``identity``: the person shown, prefixed with the dataset name, where the
+  file names tell it (Celeb-DF ``idX``, DFD actors): a real clip's person, a
+  fake's target (the person of the scene); else empty.
+- ``source_identity``: for a fake, the person whose face was swapped in
+  (Celeb-DF ``idB`` of ``idA_idB_NNNN``, DFD ``<src>``); else empty.
+  ``split_by: identity`` keeps both identities of a fake in its split.
 
 Grouping rules per layout:
 
@@ -39,6 +45,9 @@ Grouping rules per layout:
 - ``dfdc``: a fake joins the group of its ``original`` (the original's
   ``video_id``, looked up in the same folder first, then in every folder of
   the dataset); a real video, or a fake without original, is its own group.
+  An entry's optional ``"group"`` (a non-standard extension that the demo
+  dataset uses to keep an identity's videos together) overrides both; it is
+  prefixed with the dataset name.
 - ``folder``: ``real/`` and ``fake/`` subfolders, searched recursively; every
   video is its own group.
 - ``csv``: a table with columns ``path`` and ``label`` and optional ``group``,
@@ -72,6 +81,8 @@ MANIFEST_COLUMNS = [
     "group",
     "original",
     "official_split",
+    "identity",
+    "source_identity",
 ]
 LAYOUTS = ("celebdf", "dfd", "dfdc", "folder", "csv")
 DFD_COMPRESSIONS = ("raw", "c23", "c40")
@@ -168,6 +179,8 @@ def _row(
     group: str | None = None,
     original: str = "",
     official_split: str = "",
+    identity: str = "",
+    source_identity: str = "",
 ) -> dict:
     return {
         "video_id": video_id,
@@ -177,6 +190,8 @@ def _row(
         "group": group or video_id,
         "original": original,
         "official_split": official_split,
+        "identity": identity,
+        "source_identity": source_identity,
     }
 
 
@@ -248,19 +263,23 @@ def _ingest_celebdf(spec: dict, name: str, root: str) -> pd.DataFrame:
     for vid, (path, label) in ids.items():
         stem = os.path.splitext(os.path.basename(path))[0]
         group, original = vid, ""
+        identity = source = ""
         top = os.path.relpath(path, root).split(os.sep)[0]
         if label == 1:
             m = _CELEB_FAKE_RE.match(stem)
             if m:
-                group = f"{name}/{m.group(1)}"
+                group = identity = f"{name}/{m.group(1)}"
+                source = f"{name}/{m.group(2)}"
                 cand = f"{name}/Celeb-real/{m.group(1)}_{m.group(3)}"
                 original = cand if cand in real_ids else ""
         elif top == "Celeb-real":
             m = _CELEB_REAL_RE.match(stem)
             if m:
-                group = f"{name}/{m.group(1)}"
+                group = identity = f"{name}/{m.group(1)}"
         official = ("test" if path in test_paths else "train") if split else ""
-        rows.append(_row(vid, path, label, name, group, original, official))
+        rows.append(
+            _row(vid, path, label, name, group, original, official, identity, source)
+        )
     return _frame(rows, f"dataset {name!r} ({root})")
 
 
@@ -321,18 +340,21 @@ def _ingest_dfd(spec: dict, name: str, root: str) -> pd.DataFrame:
         vid = _rel_id(name, root, path)
         stem = os.path.splitext(os.path.basename(path))[0]
         m = _DFD_REAL_RE.match(stem)
-        group = f"{name}/{m.group('actor')}" if m else vid
+        identity = f"{name}/{m.group('actor')}" if m else ""
+        group = identity or vid
         real_by_stem.setdefault(stem, vid)
-        rows.append(_row(vid, path, 0, name, group))
+        rows.append(_row(vid, path, 0, name, group, identity=identity))
     for path in fakes:
         vid = _rel_id(name, root, path)
         stem = os.path.splitext(os.path.basename(path))[0]
         m = _DFD_FAKE_RE.match(stem)
         group, original = vid, ""
+        identity = source = ""
         if m:
-            group = f"{name}/{m.group('tgt')}"
+            group = identity = f"{name}/{m.group('tgt')}"
+            source = f"{name}/{m.group('src')}"
             original = real_by_stem.get(f"{m.group('tgt')}__{m.group('scene')}", "")
-        rows.append(_row(vid, path, 1, name, group, original))
+        rows.append(_row(vid, path, 1, name, group, original, "", identity, source))
     return _frame(rows, f"dataset {name!r} ({root}, {comp})")
 
 
@@ -365,6 +387,7 @@ def _ingest_dfdc(spec: dict, name: str, root: str) -> pd.DataFrame:
         )
 
     entries = []  # (meta path, key, abs path, video id, label, original, split)
+    groups: dict[str, str] = {}  # video id -> explicit group (an extension)
     for meta in metas:
         data = _load_json(meta)
         if not isinstance(data, dict):
@@ -388,6 +411,11 @@ def _ingest_dfdc(spec: dict, name: str, root: str) -> pd.DataFrame:
                 raise InputError(f"{where}: original {orig!r} is not a file name")
             split = info.get("split")
             split = "" if split is None else str(split)
+            group = info.get("group")
+            if group is not None and (not isinstance(group, str) or not group.strip()):
+                raise InputError(f"{where}: group {group!r} is not a non-empty string")
+            if group:
+                groups[_rel_id(name, root, path)] = f"{name}/{group.strip()}"
             entries.append(
                 (
                     meta,
@@ -418,6 +446,7 @@ def _ingest_dfdc(spec: dict, name: str, root: str) -> pd.DataFrame:
                 group = original = oid
             else:  # original not in the dataset: group by its would-be id
                 group = _rel_id(name, root, opath)
+        group = groups.get(vid, group)
         rows.append(_row(vid, path, label, name, group, original, split))
     return _frame(rows, f"dataset {name!r} ({root})")
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     average_precision_score,
+    balanced_accuracy_score,
     confusion_matrix,
     log_loss,
     roc_auc_score,
@@ -183,11 +184,21 @@ def _ratio(num: int, den: int) -> float | None:
     return float(num / den) if den else None
 
 
+def balanced_accuracy(labels, predicted) -> float | None:
+    """Mean of sensitivity and specificity (scikit-learn's), ``None`` with a
+    single class in ``labels``."""
+    labels = np.asarray(labels)
+    if not _two_classes(labels):
+        return None
+    return float(balanced_accuracy_score(labels, np.asarray(predicted)))
+
+
 def evaluate_video_scores(video_df: pd.DataFrame, threshold: float = 0.5) -> dict:
     """Video-level metrics of a table ``video_id, label, score`` (one row a video).
 
-    Keys: ``video_auc, accuracy, sensitivity, specificity, confusion_matrix
-    [[tn, fp], [fn, tp]], average_precision, eer, log_loss, n_videos``.
+    Keys: ``video_auc, accuracy, balanced_accuracy, sensitivity,
+    specificity, confusion_matrix [[tn, fp], [fn, tp]], average_precision,
+    eer, log_loss, n_videos, threshold``.
     """
     df = validate_predictions(video_df, "video scores", VIDEO_COLUMNS)
     if df["video_id"].duplicated().any():
@@ -200,6 +211,7 @@ def evaluate_video_scores(video_df: pd.DataFrame, threshold: float = 0.5) -> dic
     return {
         "video_auc": auc(y, s),
         "accuracy": _ratio(tp + tn, len(y)),
+        "balanced_accuracy": balanced_accuracy(y, pred),
         "sensitivity": _ratio(tp, tp + fn),
         "specificity": _ratio(tn, tn + fp),
         "confusion_matrix": [[tn, fp], [fn, tp]],
@@ -224,19 +236,25 @@ def evaluate(pred_df: pd.DataFrame, threshold: float = 0.5) -> dict:
     videos = video_scores(df)
     out = {"frame_auc": None}
     out.update(evaluate_video_scores(videos[list(VIDEO_COLUMNS)], threshold))
+    out.update(frame_metrics(df, threshold))
+    return out
+
+
+def frame_metrics(pred_df: pd.DataFrame, threshold: float = 0.5) -> dict:
+    """The frame-level half of :func:`evaluate`: ``frame_auc,
+    frame_average_precision, frame_eer, frame_log_loss, frame_accuracy,
+    n_frames`` (each frame one example)."""
+    df = validate_predictions(pred_df)
     y = df["label"].to_numpy()
     s = df["score"].to_numpy()
-    out.update(
-        {
-            "frame_auc": auc(y, s),
-            "frame_average_precision": average_precision(y, s),
-            "frame_eer": eer(y, s),
-            "frame_log_loss": clipped_log_loss(y, s),
-            "frame_accuracy": _ratio(int(((s > threshold) == (y == 1)).sum()), len(y)),
-            "n_frames": len(y),
-        }
-    )
-    return out
+    return {
+        "frame_auc": auc(y, s),
+        "frame_average_precision": average_precision(y, s),
+        "frame_eer": eer(y, s),
+        "frame_log_loss": clipped_log_loss(y, s),
+        "frame_accuracy": _ratio(int(((s > threshold) == (y == 1)).sum()), len(y)),
+        "n_frames": len(y),
+    }
 
 
 def roc_points(pred_df: pd.DataFrame, level: str = "video") -> pd.DataFrame:

@@ -40,7 +40,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import InputError
-from .faces import extract_faces
+from .faces import FaceTracker, extract_faces
 from .io import atomic_path, write_csv, write_json
 from .shards import (
     INDEX_NAME,
@@ -113,6 +113,8 @@ class PreprocessConfig:
     upsample: int = 1
     detect_scale: float = 0.5
     max_detect_side: int | None = 1280
+    detect_every: int = 1
+    track_margin: float = 0.5
     faces: str = "largest"
     crop_scale: float = 1.3
     face_size: int = 320
@@ -219,10 +221,19 @@ def process_video(
     items = []
     n_sampled = 0
     kw = cfg.face_kwargs()
+    tracker = FaceTracker(
+        detector=cfg.detector,
+        upsample=cfg.upsample,
+        detect_scale=cfg.detect_scale,
+        max_detect_side=cfg.max_detect_side,
+        detect_every=cfg.detect_every,
+        track_margin=cfg.track_margin,
+        faces=cfg.faces,
+    )
     try:
         for sf in sampler:
             n_sampled += 1
-            for rec in extract_faces(sf.image, **kw):
+            for rec in extract_faces(sf.image, **kw, tracker=tracker):
                 items.append((sf.frame_index, sf.timestamp, rec))
         status = "ok" if items else "no_face"
         reason = sampler.reason or ("" if items else "no face in any sampled frame")

@@ -2,7 +2,9 @@
 
 Splits are stratified by dataset and label, seeded, and (with
 ``split_by="group"``) keep every group whole, so that a fake and the real video
-or identity it was made from never sit in different splits.
+or identity it was made from never sit in different splits; with
+``split_by="identity"`` no identity sits in two splits, the source identity
+of a fake included (fakes whose two identities fall apart are dropped).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 from deepfake_ensemble.errors import InputError
 
 SPLITS = ("train", "val", "test")
-SPLIT_BY = ("video", "group")
+SPLIT_BY = ("video", "group", "identity")
 _TRIES = 32  # random orders tried per stratum when units differ in size
 _EPS = 1e-9
 
@@ -109,18 +111,22 @@ def _split_units(units: pd.DataFrame, ratios_of, rng: np.random.Generator) -> di
     return result
 
 
-def make_splits(
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """A text column with missing values (or a missing column) as ''."""
+    if name not in df.columns:
+        return pd.Series("", index=df.index, dtype=object)
+    return df[name].fillna("").astype(str).str.strip()
+
+
+def assign_splits(
     manifest: pd.DataFrame,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
     split_by: str = "group",
     use_official_test: bool = False,
     seed: int = 1,
-) -> dict[str, pd.DataFrame]:
-    """Split the manifest into ``train``, ``val`` and ``test``.
-
-    Each returned table holds the manifest's columns plus ``split``, sorted by
-    ``video_id``; together they cover the manifest and do not overlap. The same
-    manifest and seed always give the same splits.
+) -> pd.DataFrame:
+    """The manifest, sorted by ``video_id``, with ``split`` (``train``,
+    ``val``, ``test`` or ``dropped``) and ``drop_reason`` columns.
 
     - ``ratios`` (train, val, test) are normalised to sum to one.
     - ``split_by="video"``: each video is drawn on its own, stratified by
@@ -132,48 +138,70 @@ def make_splits(
       furthest below its target number of videos; several seeded orders are
       tried per stratum and the one closest to the targets kept, so counts come
       within about one group of their targets.
+    - ``split_by="identity"``: like ``group``, with identities as the units
+      where the manifest names them (``identity``, ``source_identity``:
+      Celeb-DF, DFD). A real video goes with its identity; a fake shows two
+      people (the target, whose scene it is, and the source, whose face was
+      swapped in) and is kept only where both identities landed in the same
+      split; the others are ``dropped`` ("identities in different splits").
+      No identity then appears in two splits. Videos without an identity
+      (YouTube-real clips, other layouts) are split by their group.
     - ``use_official_test=True``: for every dataset that has videos with
-      ``official_split == "test"``, those videos form its test set and the rest
-      of that dataset is split into train and val with the train and val ratios
-      renormalised. Datasets without an official test set are split three ways
-      as usual. With ``split_by="group"``, every video sharing a group with an
-      official test video is moved to test as well (a warning gives the count):
-      the test set then is the official one plus its group mates, and no
-      identity or original of an official test video is trained on. Where a
+      ``official_split == "test"``, those videos form its test set, exactly,
+      and the rest of that dataset is split into train and val with the train
+      and val ratios renormalised. Datasets without an official test set are
+      split three ways as usual. With ``split_by="group"`` (``"identity"``),
+      a video outside the official test set that shares a group (an identity)
+      with an official test video is ``dropped`` (a warning gives the count),
+      so that nothing of a test identity or original is trained on. Where a
       dataset's official test set shares identities with most of its other
-      videos (Celeb-DF v2 does), this moves most of that dataset into test;
-      ``split_by="video"`` keeps the official test set exact at the cost of
-      that identity overlap. The ``official_split`` column still marks the
-      official subset.
+      videos (Celeb-DF v2 does), this can leave its train split without fakes:
+      :func:`check_splits` then fails naming the dataset and the split;
+      ``split_by="video"`` keeps every video at the cost of that overlap
+      (measured by :func:`identity_overlap`).
     """
     if split_by not in SPLIT_BY:
         raise InputError(f"split_by {split_by!r} is not one of {', '.join(SPLIT_BY)}")
     r = _check_ratios(ratios)
     need = ["video_id", "label", "dataset"]
-    need += ["group"] if split_by == "group" else []
+    need += ["group"] if split_by in ("group", "identity") else []
     need += ["official_split"] if use_official_test else []
     _check_manifest(manifest, need)
 
     df = manifest.sort_values("video_id", kind="mergesort").reset_index(drop=True)
-    df = df.drop(columns=["split"], errors="ignore")
-    unit = (df["group"] if split_by == "group" else df["video_id"]).astype(str)
+    df = df.drop(columns=["split", "drop_reason"], errors="ignore")
+    vid = df["video_id"].astype(str)
+    if split_by == "video":
+        unit = vid
+        second = pd.Series("", index=df.index, dtype=object)
+    elif split_by == "group":
+        unit = df["group"].astype(str)
+        second = pd.Series("", index=df.index, dtype=object)
+    else:
+        identity = _column(df, "identity")
+        unit = identity.where(identity != "", df["group"].astype(str))
+        second = _column(df, "source_identity").where(identity != "", "")
+        second = second.where(df["label"].astype(int) == 1, "")
     split = pd.Series("", index=df.index, dtype=object)
+    reason = pd.Series("", index=df.index, dtype=object)
     renorm = pd.Series(False, index=df.index)
 
     if use_official_test:
-        official = (
-            df["official_split"].fillna("").astype(str).str.strip().str.lower()
-            == "test"
-        )
-        forced = unit.isin(set(unit[official])) if split_by == "group" else official
-        extra = int((forced & ~official).sum())
-        if extra:
-            warnings.warn(
-                f"{extra} video(s) share a group with official test videos and "
-                "go to the test split too",
-                stacklevel=2,
-            )
-        split[forced] = "test"
+        official = _column(df, "official_split").str.lower() == "test"
+        split[official] = "test"
+        if split_by != "video":
+            held = (set(unit[official]) | set(second[official])) - {""}
+            clash = ~official & (unit.isin(held) | second.isin(held))
+            word = "a group" if split_by == "group" else "an identity"
+            split[clash] = "dropped"
+            reason[clash] = f"shares {word} with official test videos"
+            if clash.any():
+                warnings.warn(
+                    f"{int(clash.sum())} video(s) outside the official test set "
+                    f"share {word} with official test videos: dropped (not "
+                    "trained on; listed in results/splits/dropped.csv)",
+                    stacklevel=2,
+                )
         renorm = df["dataset"].isin(set(df.loc[official, "dataset"]))
         if renorm.any() and r[0] + r[1] <= 0:
             raise InputError(
@@ -202,6 +230,21 @@ def make_splits(
         ).sort_values(["unit", "n", "dataset"], ascending=[True, False, True])
         units["dataset"] = ds.drop_duplicates("unit").set_index("unit")["dataset"]
         units = units.reset_index()
+        # identities seen only as the source of a fake: units of no videos
+        sources = second[rest.index]
+        only = sorted(set(sources[sources != ""]) - set(units["unit"]))
+        if only:
+            first = {u: i for i, u in reversed(list(sources.items())) if u}
+            extra = pd.DataFrame(
+                {
+                    "unit": only,
+                    "label": 1,
+                    "kind": [int(renorm[first[u]]) for u in only],
+                    "size": 0,
+                    "dataset": [str(df.at[first[u], "dataset"]) for u in only],
+                }
+            )
+            units = pd.concat([units, extra], ignore_index=True)
         r_tv = np.array([r[0], r[1], 0.0])
         r_tv = r_tv / r_tv.sum() if r_tv.sum() > 0 else r_tv
 
@@ -211,9 +254,76 @@ def make_splits(
         rng = np.random.default_rng(seed)
         where = _split_units(units, ratios_of, rng)
         split[rest.index] = [SPLITS[where[u]] for u in unit[rest.index]]
+        apart = [
+            i for i in rest.index if second[i] and where[second[i]] != where[unit[i]]
+        ]
+        for i in apart:
+            reason[i] = (
+                f"identities in different splits: {unit[i]} in "
+                f"{SPLITS[where[unit[i]]]}, {second[i]} in {SPLITS[where[second[i]]]}"
+            )
+        split[apart] = "dropped"
 
     df["split"] = split
+    df["drop_reason"] = reason
+    return df
+
+
+def make_splits(
+    manifest: pd.DataFrame,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    split_by: str = "group",
+    use_official_test: bool = False,
+    seed: int = 1,
+) -> dict[str, pd.DataFrame]:
+    """Split the manifest into ``train``, ``val`` and ``test``.
+
+    Each returned table holds the manifest's columns plus ``split``, sorted by
+    ``video_id``; together they cover the manifest, less the videos
+    :func:`assign_splits` drops (identity splits, official test sets with
+    groups), and do not overlap. The same manifest and seed always give the
+    same splits. See :func:`assign_splits` for the modes.
+    """
+    df = assign_splits(manifest, ratios, split_by, use_official_test, seed)
+    df = df.drop(columns="drop_reason")
     return {s: df[df["split"] == s].reset_index(drop=True) for s in SPLITS}
+
+
+def identity_overlap(assigned: pd.DataFrame) -> pd.DataFrame:
+    """How much of the test fakes' identities training has seen, per dataset.
+
+    ``assigned``: :func:`assign_splits`' table. For the test fakes whose
+    source identity is known (``source_identity``), the share whose source
+    identity appears in train (as the person of a train video or as the
+    source of a train fake). Columns ``dataset, test_fakes,
+    source_in_train, overlap, dropped`` (``overlap`` empty without such
+    fakes; ``dropped``: videos the split left out).
+    """
+    df = assigned.copy()
+    for c in ("identity", "source_identity"):
+        df[c] = _column(df, c)
+    rows = []
+    for ds, g in df.groupby("dataset", sort=True):
+        train = g[g["split"] == "train"]
+        seen = (set(train["identity"]) | set(train["source_identity"])) - {""}
+        fakes = g[
+            (g["split"] == "test")
+            & (g["label"].astype(int) == 1)
+            & (g["source_identity"] != "")
+        ]
+        hit = int(fakes["source_identity"].isin(seen).sum())
+        rows.append(
+            {
+                "dataset": ds,
+                "test_fakes": len(fakes),
+                "source_in_train": hit,
+                "overlap": hit / len(fakes) if len(fakes) else None,
+                "dropped": int((g["split"] == "dropped").sum()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["dataset", "test_fakes", "source_in_train", "overlap", "dropped"]
+    )
 
 
 def split_counts(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -248,32 +358,27 @@ def split_counts(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def check_splits(splits: dict[str, pd.DataFrame]) -> None:
-    """Raise :class:`InputError` if a split lacks real or fake videos.
+    """Raise :class:`InputError` if a dataset lacks real or fake videos in a split.
 
     Training needs both classes in train, and the AUC-based model selection
-    and evaluation need both in val and test. The message names the split and
-    its counts per dataset.
+    and evaluation need both in val and test - in every dataset, not only
+    pooled (a dataset whose fakes all sit in test would pass a pooled check
+    and train on none of them). The message names each dataset and split
+    with its counts.
     """
     counts = split_counts(splits)
     problems = []
-    for s in SPLITS:
-        c = counts[counts["split"] == s]
+    for (ds, s), c in counts.groupby(["dataset", "split"], sort=False):
         have = c.groupby("label")["videos"].sum().to_dict()
         lacking = [w for lab, w in ((0, "real"), (1, "fake")) if have.get(lab, 0) == 0]
         if lacking:
-            per = (
-                "; ".join(
-                    f"{d}: {int(g.loc[g['label'] == 0, 'videos'].sum())} real, "
-                    f"{int(g.loc[g['label'] == 1, 'videos'].sum())} fake"
-                    for d, g in c.groupby("dataset", sort=True)
-                )
-                or "no videos"
-            )
             problems.append(
-                f"split {s!r} has no {' and no '.join(lacking)} videos ({per})"
+                f"split {s!r} of dataset {ds!r} has no {' and no '.join(lacking)} "
+                f"videos ({ds}: {int(have.get(0, 0))} real, {int(have.get(1, 0))} "
+                "fake)"
             )
     if problems:
         raise InputError(
             "; ".join(problems)
-            + ". Add videos, change the split ratios or the split seed."
+            + ". Add videos, change the split ratios, the split seed or split_by."
         )

@@ -1,11 +1,16 @@
 """The results table of the study and its plots.
 
 One row per single model, per ensemble (video score = mean of its frame
-scores) and per ensemble's video-level variant (``<name>@video``), each with
-every metric of :func:`deepfake_ensemble.metrics.evaluate`, bootstrap
-intervals of the frame and video AUC (videos resampled) and a paired DeLong
-comparison at video level with the best single model, "best" being chosen on
-*validation* video AUC (never on test).
+scores) and per ensemble's video-level variant (``<name>@video``). Every row
+is evaluated on the whole test split (:mod:`deepfake_ensemble.evaluation`:
+videos with no face under the no-face policy, each video with its group),
+with the metrics at the fixed threshold 0.5 (the study's) and at the
+threshold chosen on validation (Youden's J or the EER point), cluster-
+bootstrap intervals of the frame and video AUC (groups resampled, the same
+draws for every row) and a paired comparison at video level with the best
+single model, "best" being chosen on *validation* video AUC (never on
+test): the grouped jackknife t-test (the verdict's, Holm-corrected over the
+table) and plain DeLong (for comparison with the literature).
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from deepfake_ensemble.catalog import ENSEMBLES, METHODS
 from deepfake_ensemble.ensemble import rank_by_validation
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluation import (
+    evaluate_on_split,
+    evaluation_config,
+    threshold_report,
+)
 from deepfake_ensemble.io import write_csv, write_text
 from deepfake_ensemble.metrics import (
-    defined,
     draw_confusion,
-    evaluate,
     evaluate_video_scores,
     get_pyplot,
     roc_points,
@@ -32,12 +41,22 @@ from deepfake_ensemble.metrics import (
     video_scores,
 )
 from deepfake_ensemble.predictions import HISTORY_COLUMNS
-from deepfake_ensemble.stats import bootstrap_auc_ci, compare_to_best
+from deepfake_ensemble.stats import (
+    bootstrap_auc_ci,
+    compare_to_best,
+    comparison_sentence,
+    holm,
+    verdict_of,
+)
+
+#: below this many test groups the summary warns that intervals are wide
+FEW_GROUPS = 10
 
 METRIC_COLUMNS = [
     "frame_auc",
     "video_auc",
     "accuracy",
+    "balanced_accuracy",
     "sensitivity",
     "specificity",
     "confusion_matrix",
@@ -51,19 +70,40 @@ METRIC_COLUMNS = [
     "frame_log_loss",
     "frame_accuracy",
 ]
+THRESHOLD_COLUMNS = [
+    "threshold_rule",
+    "val_threshold",
+    "accuracy_at_val_threshold",
+    "balanced_accuracy_at_val_threshold",
+    "sensitivity_at_val_threshold",
+    "specificity_at_val_threshold",
+]
 SUMMARY_COLUMNS = [
     "name",
     "kind",
     "level",
+    "variant",
     "members",
     *METRIC_COLUMNS,
+    *THRESHOLD_COLUMNS,
+    "val_scores",
+    "n_no_face",
+    "no_face_policy",
+    "n_groups",
     "frame_auc_ci_lo",
     "frame_auc_ci_hi",
     "video_auc_ci_lo",
     "video_auc_ci_hi",
     "best_single",
+    "auc_diff_vs_best",
+    "auc_diff_ci_lo",
+    "auc_diff_ci_hi",
     "delong_z_vs_best",
     "delong_p_vs_best",
+    "grouped_t_vs_best",
+    "grouped_df",
+    "grouped_p_vs_best",
+    "grouped_p_holm",
     "verdict",
     "sentence",
 ]
@@ -81,89 +121,338 @@ def _videos(df: pd.DataFrame) -> pd.DataFrame:
     return df[["video_id", "label", "score"]]
 
 
+def variant_of(name: str, calibration: str = "platt") -> str:
+    """Who defined a row's rule and what it is (``study: ...`` / ``ours: ...``)."""
+    at_video = name.endswith("@video")
+    base = name.removesuffix("@video")
+    if base not in ENSEMBLES:
+        text = "study: single detector"
+    else:
+        method = ENSEMBLES[base][1]
+        text = METHODS[method]
+        if method == "hard_calibrated":
+            text = text.replace("calibrated", f"calibrated ({calibration})", 1)
+    if at_video:
+        what = text.partition(": ")[2]
+        text = f"ours: {what}, applied to per-video mean member scores"
+    return text
+
+
+def _val_scores(fit: Mapping | None) -> str:
+    """How an ensemble's validation scores (and so its threshold) came about."""
+    if not fit:
+        return ""
+    kind = fit.get("val_scores", "")
+    if kind == "out_of_fold":
+        return f"out_of_fold ({fit.get('folds')} folds by {fit.get('by', 'group')})"
+    if kind == "in_sample":
+        return f"in_sample ({fit.get('reason', '')})".replace(" ()", "")
+    return str(kind)
+
+
 def build_summary(
     single: Mapping[str, Mapping],
     ensembles: Mapping[str, Mapping],
     cfg: Mapping | None = None,
+    splits: Mapping[str, pd.DataFrame] | None = None,
+    evaluation: Mapping | None = None,
 ) -> pd.DataFrame:
     """The results table (columns :data:`SUMMARY_COLUMNS`).
 
     ``single``: model -> ``{"test": predictions, "val": predictions, "size":
     {...}}``. ``ensembles``: name -> ``{"test_frames": predictions,
-    "test_videos": video scores, "members": [...]}`` (the dict of
-    :func:`deepfake_ensemble.ensemble.build_ensemble` will do). ``cfg`` is the
-    ``ensemble`` config: ``bootstrap`` (resamples, default 1000), ``seed``,
-    ``alpha`` (0.05), ``threshold`` (0.5).
+    "test_videos": video scores, "val_frames", "val_videos", "members":
+    [...], "val_fit": {...}}`` (the dict of
+    :func:`deepfake_ensemble.ensemble.build_ensemble` will do; without
+    validation tables no threshold is chosen). ``cfg`` is the ``ensemble``
+    config: ``bootstrap`` (resamples, default 1000), ``seed``,
+    ``calibration``. ``splits``: ``{"val": ..., "test": ...}`` split lists
+    (:func:`deepfake_ensemble.evaluation.split_videos`), which give every
+    video its group and the videos no detector scored; without them each
+    scored video is its own group. ``evaluation``: the ``evaluation`` config
+    (no-face policy, threshold rule, ``alpha``).
+
+    The comparison family of the Holm correction is every row compared with
+    the best single model (all rows but that one).
     """
     cfg = dict(cfg or {})
+    ev = evaluation_config(evaluation)
     n_boot = int(cfg.get("bootstrap", 1000))
     seed = int(cfg.get("seed", 1))
-    alpha = float(cfg.get("alpha", 0.05))
-    threshold = float(cfg.get("threshold", 0.5))
+    alpha = float(ev["alpha"])
+    threshold = 0.5
+    calibration = str(cfg.get("calibration", "platt"))
+    splits = dict(splits or {})
     if not single:
         raise InputError("the summary needs at least one single model")
-    val_metrics = {m: evaluate(d["val"], threshold) for m, d in single.items()}
-    best = rank_by_validation(val_metrics)[0]
-    best_videos = _videos(single[best]["test"])
 
-    def ci(df: pd.DataFrame, level: str) -> tuple:
-        lo, hi, _ = bootstrap_auc_ci(
-            df["video_id"], df["label"], df["score"], n_boot, seed, level, alpha
+    def evaluate(split, frames=None, videos=None, source=""):
+        return evaluate_on_split(
+            frames, videos, splits.get(split), ev, threshold, f"{source} ({split})"
         )
-        return lo, hi
 
-    def compare(name: str, videos: pd.DataFrame) -> dict:
-        if name == best:
-            val_auc = defined(val_metrics[best]["video_auc"])
-            shown = "undefined" if val_auc is None else f"{val_auc:.3f}"
-            return {
-                "delong_z_vs_best": None,
-                "delong_p_vs_best": None,
-                "verdict": "best single model",
-                "sentence": f"{name}: best single model on validation video AUC "
-                f"({shown}); the reference of the comparisons.",
-            }
-        c = compare_to_best(name, videos, best, best_videos, n_boot, seed, alpha)
-        return {
-            "delong_z_vs_best": c["z"],
-            "delong_p_vs_best": c["p"],
-            "verdict": c["verdict"],
-            "sentence": c["sentence"],
+    val_metrics = {m: evaluate("val", d["val"], source=m)[0] for m, d in single.items()}
+    best = rank_by_validation(val_metrics)[0]
+    _, best_table = evaluate("test", single[best]["test"], source=best)
+    universe = sorted(set(splits["test"]["group"])) if "test" in splits else None
+
+    def group_map(table: pd.DataFrame) -> pd.Series:
+        return table.set_index("video_id")["group"]
+
+    def rows_of(
+        name, kind, level, members, test_frames, test_videos, val_frames, val_videos
+    ):
+        metrics, table = evaluate("test", test_frames, test_videos, name)
+        row = {
+            "name": name,
+            "kind": kind,
+            "level": level,
+            "variant": variant_of(name, calibration),
+            "members": members,
         }
+        row.update(_metric_row(metrics))
+        if val_frames is not None or val_videos is not None:
+            _, val_table = evaluate("val", val_frames, val_videos, name)
+            row.update(threshold_report(val_table, table, ev["threshold_rule"]))
+        else:
+            row.update(dict.fromkeys(THRESHOLD_COLUMNS))
+        row["n_no_face"] = metrics["n_no_face"]
+        row["no_face_policy"] = metrics["no_face_policy"]
+        row["n_groups"] = metrics["n_groups"]
+        clusters = universe or sorted(set(table["group"]))
+        if test_frames is not None and len(test_frames):
+            groups = group_map(table)
+            frames = test_frames[test_frames["video_id"].astype(str).isin(groups.index)]
+            lo, hi, _ = bootstrap_auc_ci(
+                frames["video_id"],
+                frames["label"],
+                frames["score"],
+                n_boot,
+                seed,
+                "frame",
+                alpha,
+                groups.loc[frames["video_id"].astype(str)].to_numpy(),
+                clusters,
+            )
+            row["frame_auc_ci_lo"], row["frame_auc_ci_hi"] = lo, hi
+        else:
+            row["frame_auc_ci_lo"] = row["frame_auc_ci_hi"] = None
+        lo, hi, _ = bootstrap_auc_ci(
+            table["video_id"],
+            table["label"],
+            table["score"],
+            n_boot,
+            seed,
+            "video",
+            alpha,
+            table["group"],
+            clusters,
+        )
+        row["video_auc_ci_lo"], row["video_auc_ci_hi"] = lo, hi
+        row["best_single"] = best
+        if name == best:
+            val_auc = val_metrics[best]["video_auc"]
+            shown = "undefined" if val_auc is None else f"{val_auc:.3f}"
+            row["verdict"] = "best single model"
+            row["sentence"] = (
+                f"{name}: best single model on validation video AUC ({shown}); "
+                "the reference of the comparisons."
+            )
+            row["_comparison"] = None
+        else:
+            c = compare_to_best(
+                name, table, best, best_table, n_boot, seed, alpha, clusters
+            )
+            row.update(
+                auc_diff_vs_best=c["diff"],
+                auc_diff_ci_lo=c["diff_ci_lo"],
+                auc_diff_ci_hi=c["diff_ci_hi"],
+                delong_z_vs_best=c["z"],
+                delong_p_vs_best=c["p"],
+                grouped_t_vs_best=c["t_grouped"],
+                grouped_df=c["df"],
+                grouped_p_vs_best=c["p_grouped"],
+            )
+            row["_comparison"] = c
+        return row
 
     rows = []
     for model in sorted(single):
-        test = single[model]["test"]
-        row = {"name": model, "kind": "single", "level": "frames", "members": model}
-        row.update(_metric_row(evaluate(test, threshold)))
-        row["frame_auc_ci_lo"], row["frame_auc_ci_hi"] = ci(test, "frame")
-        row["video_auc_ci_lo"], row["video_auc_ci_hi"] = ci(test, "video")
-        row["best_single"] = best
-        row.update(compare(model, _videos(test)))
+        d = single[model]
+        row = rows_of(model, "single", "frames", model, d["test"], None, d["val"], None)
+        row["val_scores"] = "in_sample (its checkpoint was chosen on them)"
         rows.append(row)
     for name, ens in ensembles.items():
         members = "+".join(ens.get("members", []))
-        frames = ens["test_frames"]
-        row = {"name": name, "kind": "ensemble", "level": "frames", "members": members}
-        row.update(_metric_row(evaluate(frames, threshold)))
-        row["frame_auc_ci_lo"], row["frame_auc_ci_hi"] = ci(frames, "frame")
-        row["video_auc_ci_lo"], row["video_auc_ci_hi"] = ci(frames, "video")
-        row["best_single"] = best
-        row.update(compare(name, _videos(frames)))
+        fit = ens.get("val_fit") or {}
+        row = rows_of(
+            name,
+            "ensemble",
+            "frames",
+            members,
+            ens["test_frames"],
+            None,
+            ens.get("val_frames"),
+            None,
+        )
+        row["val_scores"] = _val_scores(fit.get("frame"))
         rows.append(row)
         if ens.get("test_videos") is not None:
-            vids = _videos(ens["test_videos"])
-            vname = f"{name}@video"
-            row = {"name": vname, "kind": "ensemble", "level": "video"}
-            row["members"] = members
-            row.update(_metric_row(evaluate_video_scores(vids, threshold)))
-            row["n_frames"] = len(frames)
-            row["frame_auc_ci_lo"] = row["frame_auc_ci_hi"] = None
-            row["video_auc_ci_lo"], row["video_auc_ci_hi"] = ci(vids, "video")
-            row["best_single"] = best
-            row.update(compare(vname, vids))
+            row = rows_of(
+                f"{name}@video",
+                "ensemble",
+                "video",
+                members,
+                None,
+                _videos(ens["test_videos"]),
+                None,
+                _videos(ens["val_videos"])
+                if ens.get("val_videos") is not None
+                else None,
+            )
+            row["n_frames"] = len(ens["test_frames"])
+            row["val_scores"] = _val_scores(fit.get("video"))
             rows.append(row)
+
+    # Holm over the family: every comparison with the best single model
+    comparisons = [r["_comparison"] for r in rows]
+    adjusted = holm([c["p_grouped"] if c else None for c in comparisons])
+    for row, c, p_adj in zip(rows, comparisons, adjusted, strict=True):
+        if c is None:
+            continue
+        row["grouped_p_holm"] = p_adj
+        if c["auc"] is None:
+            row["verdict"] = "not comparable"
+            row["sentence"] = c["sentence"]
+            continue
+        verdict = verdict_of(p_adj, c["diff"], alpha)
+        row["verdict"] = verdict
+        row["sentence"] = comparison_sentence(
+            {**c, "verdict": verdict}, p_adj, "grouped p (Holm)"
+        )
+    for row in rows:
+        row.pop("_comparison", None)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def split_overview(split: pd.DataFrame) -> pd.DataFrame:
+    """Test groups and videos per dataset (and in all): ``dataset, videos,
+    real, fake, groups``."""
+    rows = []
+    for ds, g in list(split.groupby("dataset", sort=True)) + [("all", split)]:
+        rows.append(
+            {
+                "dataset": ds,
+                "videos": len(g),
+                "real": int((g["label"] == 0).sum()),
+                "fake": int((g["label"] == 1).sum()),
+                "groups": int(g["group"].nunique()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["dataset", "videos", "real", "fake", "groups"])
+
+
+def summary_notes(
+    df: pd.DataFrame,
+    test_split: pd.DataFrame | None = None,
+    evaluation: Mapping | None = None,
+) -> str:
+    """The paragraphs above the summary table: the test split's groups and
+    videos per dataset, the no-face policy, the thresholds, the tests and
+    the Holm family."""
+    ev = evaluation_config(evaluation)
+    parts = []
+    if test_split is not None and len(test_split):
+        over = split_overview(test_split)
+        total = over[over["dataset"] == "all"].iloc[0]
+        parts.append(
+            f"Test split: {int(total['videos'])} videos ({int(total['real'])} real, "
+            f"{int(total['fake'])} fake) in {int(total['groups'])} groups "
+            "(identities or originals; videos of a group are not independent)."
+        )
+        few = over[(over["groups"] < FEW_GROUPS) & (over["dataset"] != "all")]
+        if len(over) > 2:
+            parts.append("\n" + markdown_table(over, floatfmt=".0f"))
+        for ds in few["dataset"]:
+            k = int(over.loc[over["dataset"] == ds, "groups"].iloc[0])
+            parts.append(
+                f"Dataset `{ds}` has {k} test groups, fewer than {FEW_GROUPS}: its "
+                "intervals and tests rest on so few independent units that the "
+                "intervals are wide for that reason (and a percentile bootstrap "
+                "over so few groups covers less than 95%)."
+            )
+    n_cmp = int(df["grouped_p_vs_best"].notna().sum()) if len(df) else 0
+    n_untested = int((df["verdict"] == "not testable").sum()) if len(df) else 0
+    best = df["best_single"].dropna()
+    no_face = (
+        f"score {ev['no_face_score']:g} for every detector and ensemble"
+        if ev["no_face"] == "score"
+        else "left out of evaluation"
+    )
+    parts.append(
+        f"Videos with no detected face (or none scored by a detector): {no_face}; "
+        "their number per row is `no_face` (test split). Frame-level figures "
+        "cover the frames scored."
+    )
+    parts.append(
+        "Video score = mean of frame scores (`<name>@video`: the ensemble rule "
+        "applied to per-video mean member scores). `acc`/`bal_acc` at 0.5: the "
+        f"study's fixed threshold; `thr`: the threshold chosen on validation "
+        f"({ev['threshold_rule']}; out-of-fold scores for fitted ensembles), "
+        "`acc@thr`/`bal_acc@thr`: on test at it. AUC intervals: 95% percentile "
+        "cluster bootstrap (groups resampled, the same draws for every row)."
+    )
+    parts.append(
+        "Comparison with the best single model"
+        + (f" (`{best.iloc[0]}`, chosen on validation video AUC)" if len(best) else "")
+        + ": `delong_p` is plain DeLong (videos taken as independent, as in the "
+        "literature); `grouped_p` is the paired grouped jackknife t-test of the "
+        "video-AUC difference (delete-a-group variance, K - 1 degrees of "
+        f"freedom), Holm-corrected over the family of the {n_cmp} comparisons "
+        "in this table (every row against the best single model"
+        + (
+            f"; {n_untested} row(s) could not be tested: `not testable`"
+            if n_untested
+            else ""
+        )
+        + "). The verdict comes from the corrected grouped test alone, at alpha "
+        f"{ev['alpha']:g}."
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def _ci(lo, hi) -> str:
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return ""
+    return f"[{lo:.3f}, {hi:.3f}]"
+
+
+def markdown_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The main columns of the summary, as printed in ``summary.md``."""
+    out = pd.DataFrame(
+        {
+            "name": df["name"],
+            "variant": df["variant"].str.split(":").str[0],
+            "members": df["members"],
+            "video AUC": df["video_auc"],
+            "95% CI": [
+                _ci(lo, hi)
+                for lo, hi in zip(
+                    df["video_auc_ci_lo"], df["video_auc_ci_hi"], strict=True
+                )
+            ],
+            "acc": df["accuracy"],
+            "bal_acc": df["balanced_accuracy"],
+            "thr": df["val_threshold"],
+            "acc@thr": df["accuracy_at_val_threshold"],
+            "bal_acc@thr": df["balanced_accuracy_at_val_threshold"],
+            "no_face": df["n_no_face"],
+            "delong_p": df["delong_p_vs_best"],
+            "grouped_p (Holm)": df["grouped_p_holm"],
+            "verdict": df["verdict"],
+        }
+    )
+    return out
 
 
 def _cell(v, floatfmt: str) -> str:
@@ -186,40 +475,27 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join(lines) + "\n"
 
 
-MARKDOWN_COLUMNS = [
-    "name",
-    "members",
-    "video_auc",
-    "video_auc_ci_lo",
-    "video_auc_ci_hi",
-    "frame_auc",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "eer",
-    "log_loss",
-    "delong_p_vs_best",
-    "verdict",
-]
-
-
 def write_summary(
-    df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike
+    df: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    notes: str | None = None,
 ) -> None:
-    """Write the table as CSV and as markdown (main columns + verdicts)."""
+    """Write the table as CSV and as markdown: ``notes`` (see
+    :func:`summary_notes`), the main columns (:func:`markdown_view`), what
+    each variant is, and the verdicts."""
     write_csv(df, csv_path)
-    best = df["best_single"].dropna()
+    if notes is None:
+        notes = summary_notes(df)
     parts = [
         "# Results on the test split\n",
-        "Video score = mean of frame scores (`<name>@video`: the ensemble rule "
-        "applied to per-video mean member scores). AUC intervals: 95% "
-        "percentile bootstrap over videos. DeLong: paired test of video AUC "
-        "against the best single model"
-        + (f" (`{best.iloc[0]}`, chosen on validation video AUC)" if len(best) else "")
-        + ".\n",
-        markdown_table(df[[c for c in MARKDOWN_COLUMNS if c in df.columns]]),
-        "\n## Verdicts\n",
+        notes,
+        markdown_table(markdown_view(df)),
+        "\n## Rules\n",
     ]
+    seen = dict.fromkeys(df["variant"].dropna())
+    parts += [f"- {v}" for v in seen]
+    parts += ["\n## Verdicts\n"]
     parts += [f"- {s}" for s in df["sentence"].dropna()]
     write_text("\n".join(parts) + "\n", md_path)
 

@@ -33,6 +33,8 @@ def synthetic_manifest(n_videos: int, dataset: str = "dfdc") -> pd.DataFrame:
             "group": [f"{dataset}/g{i // 2:06d}" for i in ids],
             "original": [f"{dataset}/v{i - 1:06d}" if i % 2 else "" for i in ids],
             "official_split": "",
+            "identity": "",
+            "source_identity": "",
         }
     )
     return frame[MANIFEST_COLUMNS]
@@ -63,4 +65,104 @@ def write_split_tree(
         pd.DataFrame({"split": list(counts), "videos": list(counts.values())}),
         results / "splits" / "counts.csv",
     )
+    write_csv(
+        manifest.iloc[:0].assign(split="", drop_reason=""),
+        results / "splits" / "dropped.csv",
+    )
+    write_csv(
+        pd.DataFrame(
+            columns=[
+                "split_by",
+                "configured",
+                "dataset",
+                "test_fakes",
+                "source_in_train",
+                "overlap",
+                "dropped",
+            ]
+        ),
+        results / "splits" / "identity_overlap.csv",
+    )
     return counts
+
+
+def clustered_scores(
+    seed: int,
+    n_groups: int = 6,
+    per_group: int = 60,
+    shift_sd: float = 1.5,
+    effect: float = 1.0,
+    fake_share: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two detectors of equal true AUC on a clustered test set.
+
+    ``n_groups`` groups (identities) of ``per_group`` videos; a video is fake
+    with probability ``fake_share``. Detector d scores a video of group g
+    ``effect * label + u_dg + e``, where ``u_dg ~ N(0, shift_sd)`` is a
+    per-group shift of that detector (it finds some identities easier than
+    the other does) and ``e ~ N(0, 1)``. Both detectors follow the same model,
+    so their AUCs are equal in expectation: a test of AUC(a) = AUC(b) should
+    reject at its nominal rate. Returns ``labels, scores_a, scores_b,
+    groups``.
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_groups), per_group)
+    n = groups.size
+    labels = (rng.random(n) < fake_share).astype(int)
+    shift_a = rng.normal(0.0, shift_sd, n_groups)[groups]
+    shift_b = rng.normal(0.0, shift_sd, n_groups)[groups]
+    scores_a = effect * labels + shift_a + rng.normal(0.0, 1.0, n)
+    scores_b = effect * labels + shift_b + rng.normal(0.0, 1.0, n)
+    return labels, scores_a, scores_b, groups
+
+
+def write_celebdf_tree(
+    root: str | os.PathLike,
+    n_identities: int = 30,
+    real_clips: int = 3,
+    sources_per_identity: int | None = None,
+    fake_clips: int = 1,
+    youtube: int = 10,
+    test_targets: tuple[int, ...] | None = None,
+    seed: int = 0,
+) -> Path:
+    """A Celeb-DF v2 shaped folder of empty files (names only), for ingest
+    and split tests.
+
+    ``Celeb-real/id{i}_{k:04d}.mp4`` (``real_clips`` per identity),
+    ``Celeb-synthesis/id{i}_id{j}_{k:04d}.mp4``: for each target identity i,
+    ``fake_clips`` clips for each of ``sources_per_identity`` source
+    identities j != i (all others when ``None``, drawn with ``seed``
+    otherwise), ``YouTube-real/{n:05d}.mp4`` (no identity in the name) and,
+    with ``test_targets``, ``List_of_testing_videos.txt`` listing clip 0000 of
+    those identities and their fakes (1 = real, 0 = fake, as the original).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n_identities):
+        for k in range(real_clips):
+            rel = f"Celeb-real/id{i}_{k:04d}.mp4"
+            _touch(root / rel)
+            if test_targets is not None and i in test_targets and k == 0:
+                lines.append(f"1 {rel}")
+        others = [j for j in range(n_identities) if j != i]
+        if sources_per_identity is not None:
+            n = min(sources_per_identity, len(others))
+            others = sorted(rng.choice(others, size=n, replace=False).tolist())
+        for j in others:
+            for k in range(fake_clips):
+                rel = f"Celeb-synthesis/id{i}_id{j}_{k:04d}.mp4"
+                _touch(root / rel)
+                if test_targets is not None and i in test_targets and k == 0:
+                    lines.append(f"0 {rel}")
+    for n in range(youtube):
+        _touch(root / f"YouTube-real/{n:05d}.mp4")
+    if test_targets is not None:
+        (root / "List_of_testing_videos.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()

@@ -11,7 +11,10 @@ one detector and writes (atomically) into ``out_dir``:
   undefined, i.e. the validation labels hold one class);
 * ``training_curve.png`` - losses and validation AUCs per epoch;
 * ``size.json`` - ``{"params", "bytes", "megabytes"}`` of ``best.pt``, so
-  evaluation knows the model's size without PyTorch.
+  evaluation knows the model's size without PyTorch;
+* ``start.json`` - how the model started: the weights files read (path,
+  SHA-256, tensors loaded / missing / unused) and the input normalisation
+  that follows from them (:func:`deepfake_ensemble.models.weights.start_model`).
 
 After every epoch the full training state (model, optimiser, scheduler, RNG
 states, epoch, best metric, early-stopping counter, history) is written to
@@ -26,9 +29,12 @@ the model's :class:`~deepfake_ensemble.models.ModelSpec`): ``input_size``,
 weight_decay, betas}, ``scheduler`` (null or {name plateau|none, factor,
 min_lr, patience}; the plateau scheduler steps on validation loss),
 ``early_stopping`` (null or patience in epochs, on validation video AUC),
-``weights`` (path or list of paths), ``pretrained`` (none|optional|required),
-``kwargs`` (model constructor arguments), ``normalisation`` (imagenet|half|
-raw255|unit), ``max_steps_per_epoch`` (null or int, for quick CPU runs),
+``weights`` (path or list of paths, only read: never downloaded),
+``pretrained`` (none|optional|required; ``required`` when ``weights`` is set,
+else ``none``), ``kwargs`` (model constructor arguments), ``normalisation``
+(imagenet|half|raw255|unit; default: what the weights expect, see
+:func:`deepfake_ensemble.pretrained.start_normalisation`),
+``max_steps_per_epoch`` (null or int, for quick CPU runs),
 ``seq_len`` (stored only; the eye-sequence dataset uses it, resolved by
 :func:`deepfake_ensemble.datasets.resolve_seq_len`).
 
@@ -62,7 +68,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from .datasets import resolve_seq_len
@@ -71,9 +77,10 @@ from .io import atomic_path, write_csv, write_json
 from .metrics import auc
 from .models import NORMALISATIONS, create_model, get_spec
 from .models.base import Detector, ModelSpec
-from .models.weights import load_weights
+from .models.weights import start_model
 from .predict import forward_batch, frame_table, infer, resolve_device
 from .predictions import HISTORY_COLUMNS
+from .pretrained import START_NAME, check_model_start, start_normalisation
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,9 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
     else:
         sched = copy.deepcopy(spec.scheduler)
     kwargs = {**spec.default_kwargs, **(cfg.get("kwargs") or {})}
+    # weights -> pretrained (required when weights are set) -> normalisation;
+    # a frozen module left random is refused when the model is built
+    pretrained = check_model_start(name, cfg, check_frozen=False)
     resolved = {
         "input_size": int(cfg.get("input_size") or spec.input_size),
         "epochs": int(cfg.get("epochs") or spec.epochs),
@@ -138,9 +148,12 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
         "scheduler": sched,
         "early_stopping": cfg.get("early_stopping", spec.early_stopping),
         "weights": cfg.get("weights"),
-        "pretrained": cfg.get("pretrained") or "optional",
+        "pretrained": pretrained,
         "kwargs": kwargs,
-        "normalisation": cfg.get("normalisation") or spec.normalisation,
+        "normalisation": cfg.get("normalisation")
+        or start_normalisation(
+            name, cfg.get("weights"), pretrained, spec.normalisation
+        )[0],
         "max_steps_per_epoch": cfg.get("max_steps_per_epoch"),
         "seq_len": resolve_seq_len(name, cfg),
     }
@@ -333,6 +346,7 @@ class TrainingRun:
     out_dir: Path
     resume_dir: Path
     model: Detector | None = None
+    start: dict[str, Any] | None = None  # the start record (start.json)
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     history: list[dict] = field(default_factory=list)
@@ -340,6 +354,7 @@ class TrainingRun:
     early_stop_counter: int = 0
     stopped: bool = False
     epoch: int = 0  # the last finished epoch
+    balance: bool = False  # class-balanced sampling (train.balance)
 
     @property
     def cuda(self) -> bool:
@@ -367,6 +382,7 @@ class TrainingRun:
             "config": cfg,
             "config_hash": self.config_hash,
             "seed": int(self.seed),
+            "start": self.start,
         }
 
 
@@ -399,6 +415,7 @@ def prepare_run(
     num_workers: int | None,
     threads: int | None,
     progress: bool,
+    balance: bool = False,
 ) -> TrainingRun:
     """Resolve the config, the device, the threads and the directories."""
     cfg = resolve_config(name, model_cfg)
@@ -421,13 +438,46 @@ def prepare_run(
         name=name,
         spec=get_spec(name),
         cfg=cfg,
-        config_hash=config_hash(name, cfg, seed, len(train_ds), len(val_ds)),
+        # balanced sampling changes the run: a resume must not mix the two
+        config_hash=config_hash(
+            name,
+            {**cfg, "balance": True} if balance else cfg,
+            seed,
+            len(train_ds),
+            len(val_ds),
+        ),
         seed=int(seed),
         device=dev,
         num_workers=int(num_workers),
         progress=progress,
         out_dir=out_dir,
         resume_dir=resume_dir,
+        balance=bool(balance),
+    )
+
+
+def epoch_sampler(train_ds, seed: int, balance: bool = False):
+    """The order of one epoch's training items, seeded.
+
+    Default (the study): a random permutation of all items. ``balance``: as
+    many draws, with replacement, each class drawing half of them in
+    expectation (item weight 1 / (classes x items of its class)); for
+    datasets far from 50:50 (real ones are 81-89% fake).
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    if not balance:
+        return RandomSampler(train_ds, generator=generator)
+    meta = getattr(train_ds, "meta", None)
+    if meta is None or "label" not in meta:
+        raise InputError("class-balanced sampling needs a dataset with labels (.meta)")
+    labels = meta["label"].to_numpy().astype(int)
+    classes, counts = np.unique(labels, return_counts=True)
+    per_item = 1.0 / (len(classes) * counts[np.searchsorted(classes, labels)])
+    return WeightedRandomSampler(
+        torch.as_tensor(per_item, dtype=torch.double),
+        num_samples=len(labels),
+        replacement=True,
+        generator=generator,
     )
 
 
@@ -435,7 +485,14 @@ def build_state(run: TrainingRun) -> None:
     """Seeded model with its initial weights, optimiser and scheduler."""
     seed_everything(run.seed)
     model = create_model(run.name, **run.cfg["kwargs"])
-    load_weights(model, run.name, run.cfg["weights"], run.cfg["pretrained"])
+    run.start = start_model(
+        model,
+        run.name,
+        run.cfg["weights"],
+        run.cfg["pretrained"],
+        run.cfg["normalisation"],
+        run.spec.normalisation,
+    )
     model.to(run.device)
     if run.cuda:
         model.to(memory_format=torch.channels_last)
@@ -484,7 +541,7 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
     bs, max_steps = cfg["batch_size"], cfg["max_steps_per_epoch"]
     eseed = _epoch_seed(run.seed, epoch)
     seed_everything(eseed)
-    sampler = RandomSampler(train_ds, generator=torch.Generator().manual_seed(eseed))
+    sampler = epoch_sampler(train_ds, eseed, run.balance)
     flips = torch.Generator().manual_seed(eseed + 1)
     loader = DataLoader(
         train_ds,
@@ -651,6 +708,7 @@ def finish(run: TrainingRun) -> pd.DataFrame:
     write_csv(hist, run.out_dir / "history.csv")
     plot_history(hist, run.out_dir / "training_curve.png", run.name)
     write_json(model_size(run.model.state_dict(), best), run.out_dir / SIZE_NAME)
+    write_json(run.start, run.out_dir / START_NAME)
     return hist
 
 
@@ -667,8 +725,12 @@ def train_model(
     threads: int | None = None,
     max_epochs: int | None = None,
     progress: bool = True,
+    balance: bool = False,
 ) -> pd.DataFrame:
     """Train detector ``name``; returns the per-epoch history.
+
+    ``balance`` draws the training items class-balanced (:func:`epoch_sampler`);
+    off by default, as in the study.
 
     ``device``: auto|cpu|cuda[:n]. On CPU the run is deterministic; on CUDA
     it uses bf16 autocast, channels_last and pinned memory. ``threads`` sets
@@ -690,6 +752,7 @@ def train_model(
         num_workers=num_workers,
         threads=threads,
         progress=progress,
+        balance=balance,
     )
     epochs = run.cfg["epochs"]
     last_epoch = min(epochs, max_epochs) if max_epochs else epochs

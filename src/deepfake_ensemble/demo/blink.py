@@ -13,8 +13,10 @@ def blink_schedule(
 ) -> tuple[np.ndarray, list[int]]:
     """Lid closure per frame (0 open, 0.5 half, 1 shut) and the blink starts.
 
-    A blink keeps the lids shut for 0.2-0.4 s; the first starts between 0.5 s
-    and 2.0 s, the next ones 2-6 s after the one before.
+    A blink keeps the lids shut for 0.2-0.4 s (at least one frame), with a
+    half-closed frame before and after. The first blink falls anywhere in the
+    clip from 0.2 s on, so that every clip of at least about 0.5 s blinks at
+    least once; the next ones follow 2-6 s after the one before.
     """
     closure = np.zeros(n_frames, np.float32)
     starts: list[int] = []
@@ -24,8 +26,11 @@ def blink_schedule(
         return max(1, round(rng.uniform(0.2, 0.4) * fps))
 
     k = shut_frames()
-    latest = min(2.0, (n_frames - k) / fps)
-    t = rng.uniform(0.5, latest) if latest > 0.5 else max(latest, 0.0)
+    # the first start: from 0.2 s to the last frame that leaves room for the
+    # shut frames and the half-closed frame after them
+    first = min(round(0.2 * fps), max(n_frames - k - 1, 0))
+    last = max(n_frames - k - 1, first)
+    t = (first + rng.uniform(0, 1) * (last - first)) / fps
     while t < duration:
         start = round(t * fps)
         if start + 1 > n_frames:

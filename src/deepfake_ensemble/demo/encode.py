@@ -15,8 +15,11 @@ def to_uint8(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.round(frame), 0, 255).astype(np.uint8)
 
 
-def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> None:
-    """Write RGB uint8 frames as H.264 (yuv420p, crf 20), atomically.
+def write_video(
+    frames: list[np.ndarray], path: str | os.PathLike, fps: float, crf: int = 20
+) -> None:
+    """Write RGB uint8 frames as H.264 (yuv420p, constant rate factor ``crf``:
+    higher compresses more), atomically.
 
     Reproducible byte for byte: one encoder thread, and x264's macroblock-tree
     rate control off (with it on, repeated runs on the same frames were found to
@@ -35,7 +38,7 @@ def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
         stream.options = {
-            "crf": "20",
+            "crf": str(int(crf)),
             "preset": "medium",
             "threads": "1",
             "x264-params": "threads=1:mbtree=0",

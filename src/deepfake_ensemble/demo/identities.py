@@ -1,5 +1,14 @@
 """Identities: the people of the face photos as aligned portraits, with their
-landmarks, a soft head mask and the skin colour of their eyelids."""
+landmarks, a soft head mask and the skin colour of their eyelids.
+
+The photos show eight people. Each can be turned into several *synthetic
+variants*, deterministic and visible changes of skin tone and face shape (jaw
+width and lower-face length), so that the demo has more identities than
+photographed people: variant 0 is the person as photographed, variant ``k`` is
+named ``<person>-v<k>``. Variants of one person are different identities of
+the demo (different groups of the split) but share one ``person``; fakes never
+swap a person's face onto another variant of the same person.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -38,13 +48,45 @@ class Identity:
     landmarks: np.ndarray  # 68 x 2 float32, portrait coordinates
     head_mask: np.ndarray  # PORTRAIT x PORTRAIT float32 in [0, 1]
     skin: np.ndarray  # 3 float32: colour of the upper eyelid skin
+    person: str = ""  # the photographed person (variants share it)
+
+    def __post_init__(self) -> None:
+        if not self.person:
+            self.person = self.name
 
     def mirrored(self) -> Identity:
         image = np.ascontiguousarray(self.image[:, ::-1])
         pts = self.landmarks[_MIRROR].copy()
         pts[:, 0] = PORTRAIT - 1 - pts[:, 0]
         mask = np.ascontiguousarray(self.head_mask[:, ::-1])
-        return Identity(self.name, image, pts, mask, self.skin)
+        return Identity(self.name, image, pts, mask, self.skin, self.person)
+
+
+class Variant(NamedTuple):
+    """A synthetic variant: RGB gain of the whole head and face-shape warp."""
+
+    tone: tuple[float, float, float]
+    jaw: float  # relative widening of the face at the chin (negative: narrower)
+    length: float  # relative stretch of the face below the eyes
+
+
+# skin tones and face shapes that variants combine (the first of each: as is)
+_TONES = (
+    (1.0, 1.0, 1.0),
+    (0.76, 0.64, 0.55),  # darker, warmer
+    (1.08, 1.0, 0.98),  # lighter, rosier
+    (0.94, 0.92, 0.7),  # olive
+)
+_SHAPES = ((0.0, 0.0), (0.2, -0.06), (-0.15, 0.12))
+MAX_VARIANTS = len(_TONES) * len(_SHAPES)
+
+
+def variant(k: int) -> Variant:
+    """The ``k``-th synthetic variant (0: as photographed); every pair of tone
+    and shape occurs once in the first :data:`MAX_VARIANTS`."""
+    tone = _TONES[k % len(_TONES)]
+    jaw, length = _SHAPES[(k // len(_TONES) + k) % len(_SHAPES)]
+    return Variant(tone, jaw, length)
 
 
 def _align(
@@ -116,7 +158,10 @@ def _lid_skin(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return (0.25 * lid + 0.75 * cheek).astype(np.float32)
 
 
-def _photo_faces(wheel_path: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+@lru_cache(maxsize=2)
+def _photo_faces(
+    wheel_path: str, mtime: float
+) -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
     """(name, photo, landmarks) of every person found in the source photos."""
     photos = source_photos(wheel_path)
     found: list[tuple[str, np.ndarray, np.ndarray]] = []
@@ -129,11 +174,43 @@ def _photo_faces(wheel_path: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
         else:
             for face in faces:
                 found.append((f"{photo}_{face.index}", image, face.landmarks))
-    return found
+    return tuple(found)
 
 
-def _make_identity(name: str, image: np.ndarray, pts: np.ndarray) -> Identity:
-    """The aligned portrait of the face with landmarks ``pts`` in ``image``."""
+def _reshape(
+    image: np.ndarray, valid: np.ndarray, pts: np.ndarray, jaw: float, length: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp a portrait's face shape: stretch it below the eyes by ``length`` and
+    widen it towards the chin by ``jaw`` (about the nose line). Returns the
+    image, the valid-pixel map and the landmarks, all warped."""
+    eye_y = float(pts[36:48, 1].mean())
+    chin_y = float(pts[8, 1])
+    cx = float(pts[27:31, 0].mean())
+
+    def width_gain(y: np.ndarray) -> np.ndarray:
+        u = np.clip((y - eye_y) / max(chin_y - eye_y, 1.0), 0.0, 1.0)
+        return 1 + jaw * u * u * (3 - 2 * u)  # smoothstep from eyes to chin
+
+    # forward map of the landmarks
+    new = pts.astype(np.float64).copy()
+    below = new[:, 1] > eye_y
+    new[:, 0] = cx + (new[:, 0] - cx) * width_gain(pts[:, 1].astype(np.float64))
+    new[below, 1] = eye_y + (new[below, 1] - eye_y) * (1 + length)
+    # inverse map for the pixels
+    yy, xx = np.mgrid[0:PORTRAIT, 0:PORTRAIT].astype(np.float64)
+    src_y = np.where(yy > eye_y, eye_y + (yy - eye_y) / (1 + length), yy)
+    src_x = cx + (xx - cx) / width_gain(src_y)
+    map_x, map_y = src_x.astype(np.float32), src_y.astype(np.float32)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, None, cv2.BORDER_REPLICATE)
+    valid = cv2.remap(valid, map_x, map_y, cv2.INTER_LINEAR, None, cv2.BORDER_CONSTANT)
+    return out, valid, new.astype(np.float32)
+
+
+def _make_identity(
+    name: str, image: np.ndarray, pts: np.ndarray, person: str, var: Variant
+) -> Identity:
+    """The aligned portrait of the face with landmarks ``pts`` in ``image``,
+    changed as the synthetic variant ``var`` says."""
     if image.ndim == 3 and np.array_equal(image[..., 0], image[..., 2]):
         # a grey (and dark) photo: give the face a skin tone
         gain = np.clip(140 / max(float(np.median(image)), 1.0), 1.0, 1.6)
@@ -141,32 +218,48 @@ def _make_identity(name: str, image: np.ndarray, pts: np.ndarray) -> Identity:
     portrait, new_pts = _align(image.astype(np.float32), pts)
     # keep the head inside the photo: no smeared border pixels
     valid = _align(np.ones(image.shape[:2], np.float32), pts, cv2.BORDER_CONSTANT)[0]
+    if var.jaw or var.length:
+        portrait, valid, new_pts = _reshape(
+            portrait, valid, new_pts, var.jaw, var.length
+        )
+    portrait = np.clip(portrait * np.asarray(var.tone, np.float32), 0, 255)
     valid = cv2.erode((valid > 0.99).astype(np.uint8), np.ones((7, 7), np.uint8))
     valid = cv2.GaussianBlur(valid.astype(np.float32), (0, 0), 2.0)
     mask = _head_mask(new_pts) * valid
-    return Identity(name, portrait, new_pts, mask, _lid_skin(portrait, new_pts))
+    skin = _lid_skin(portrait, new_pts)
+    return Identity(name, portrait, new_pts, mask, skin, person)
 
 
 @lru_cache(maxsize=4)
-def _identities_cached(wheel_path: str, mtime: float) -> tuple[Identity, ...]:
-    identities = [
-        _make_identity(name, image, pts)
-        for name, image, pts in _photo_faces(wheel_path)
-    ]
-    if len(identities) < 2:
+def _identities_cached(
+    wheel_path: str, mtime: float, variants: int
+) -> tuple[Identity, ...]:
+    faces = _photo_faces(wheel_path, mtime)
+    if len(faces) < 2:
         raise InputError(
-            f"{wheel_path}: found only {len(identities)} faces in the source photos; "
-            "the demo needs at least two identities"
+            f"{wheel_path}: found only {len(faces)} faces in the source photos; "
+            "the demo needs at least two people"
         )
-    return tuple(identities)
+    return tuple(
+        _make_identity(person if k == 0 else f"{person}-v{k}", image, pts, person, var)
+        for k, var in enumerate(variant(k) for k in range(variants))
+        for person, image, pts in faces
+    )
 
 
-def load_identities(wheel_path: str | os.PathLike) -> list[Identity]:
-    """Aligned identity portraits from the bundled face photos (8 people)."""
+def load_identities(wheel_path: str | os.PathLike, variants: int = 1) -> list[Identity]:
+    """Aligned identity portraits from the bundled face photos: the 8 people
+    photographed, each in ``variants`` synthetic variants (1: the photos only),
+    ordered variant by variant."""
+    if not 1 <= variants <= MAX_VARIANTS:
+        raise InputError(
+            f"demo: identity_variants must be between 1 and {MAX_VARIANTS} "
+            f"(got {variants})"
+        )
     path = Path(wheel_path)
     if not path.is_file():
         raise InputError(
             f"face photo archive {path} is missing; `make setup` fetches it "
             "(the insightface wheel, used only as a source of face photos)"
         )
-    return list(_identities_cached(str(path.resolve()), path.stat().st_mtime))
+    return list(_identities_cached(str(path.resolve()), path.stat().st_mtime, variants))

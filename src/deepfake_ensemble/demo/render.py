@@ -1,5 +1,6 @@
 """Rendering: the scene of a real video (background, head motion, lighting,
-blinks) and its frames, the face composited on a textured background."""
+blinks) and its frames, the face composited on a textured background; the
+degradation of a low-quality upload."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 
 from .blink import blink_schedule, draw_lids
 from .identities import Identity
+
+SENSOR_NOISE = 2.0  # sigma of the per-pixel sensor noise of every frame
 
 
 @dataclass
@@ -92,6 +95,7 @@ def _varied(rng: np.random.Generator, identity: Identity) -> Identity:
         identity.landmarks,
         identity.head_mask,
         identity.skin * tone,
+        identity.person,
     )
 
 
@@ -230,5 +234,17 @@ def _light(scene: Scene, i: int, frame: np.ndarray) -> np.ndarray:
     ramp = 1 + scene.slope[i] * (np.arange(size, dtype=np.float32) / size - 0.5)
     frame = frame * (scene.gain[i] * ramp)[None, :, None] * scene.tint[i]
     noise_rng = np.random.default_rng([*scene.noise_seed, i])
-    frame = frame + noise_rng.normal(0, 2.0, frame.shape)
-    return frame.astype(np.float32)
+    frame = frame.astype(np.float32, copy=False)
+    noise = noise_rng.standard_normal(frame.shape, dtype=np.float32)
+    return frame + SENSOR_NOISE * noise
+
+
+def degrade(frame: np.ndarray, factor: float, blur: float) -> np.ndarray:
+    """The whole frame as a low-quality upload: downscaled by ``factor``,
+    blurred (Gaussian sigma ``blur`` at the small size) and scaled back up."""
+    size = frame.shape[0]
+    small = max(8, int(round(size * factor)))
+    low = cv2.resize(frame, (small, small), interpolation=cv2.INTER_AREA)
+    if blur > 0:
+        low = cv2.GaussianBlur(low, (0, 0), blur)
+    return cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR)

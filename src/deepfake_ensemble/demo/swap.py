@@ -1,5 +1,12 @@
-"""Face swapping: the fakes' source faces and the frame-by-frame swap, with the
-face warping artifacts (render small, blur, scale back) that DSP-FWA learns."""
+"""Face swapping: the fakes' source faces and the frame-by-frame swap.
+
+A swap with *artefacts* has the face warping artifacts that DSP-FWA learns
+(the face rendered small, blurred and scaled back, jittering landmarks) and a
+visible blend seam (partial colour matching, a narrow feather). A *clean* swap
+warps the source face at full resolution, exactly as the real videos render
+their faces, adds their sensor noise, matches its colour fully and blends it
+with a wide feather: it is as sharp as the real faces. The swapped face blinks
+when given a lid closure per frame."""
 
 from __future__ import annotations
 
@@ -8,17 +15,51 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .blink import draw_lids
 from .identities import Identity
-from .render import Scene
+from .render import SENSOR_NOISE, Scene
 
 
 @dataclass
 class SwapParams:
     source: Identity
-    factor: float  # resolution of the swapped face relative to the frame
-    blur: float  # Gaussian sigma at the reduced resolution
+    factor: float  # resolution of the swapped face relative to the frame (1: full)
+    blur: float  # Gaussian sigma at the reduced resolution (0: none)
     jitter: float  # landmark jitter (frame pixels) per frame
     seed: tuple[int, ...]
+    colour: float = 1.0  # strength of the colour matching (1: full)
+    feather: float = 1 / 90  # blend feather sigma, relative to the frame size
+    closure: np.ndarray | None = None  # lid closure per frame (None: no blinks)
+    noise: float = 0.0  # sensor noise (sigma) added to the swapped face
+
+
+def artefact_params(
+    rng: np.random.Generator, source: Identity, seed: tuple[int, ...]
+) -> SwapParams:
+    """A swap with warping artifacts and a visible blend seam."""
+    return SwapParams(
+        source=source,
+        factor=float(rng.uniform(0.4, 0.65)),
+        blur=float(rng.uniform(0.4, 0.8)),
+        jitter=float(rng.uniform(0.2, 0.6)),
+        seed=seed,
+        colour=float(rng.uniform(0.5, 0.8)),
+        feather=1 / 90,
+    )
+
+
+def clean_params(source: Identity, seed: tuple[int, ...]) -> SwapParams:
+    """A swap without artefacts: full resolution, steady, seamless."""
+    return SwapParams(
+        source=source,
+        factor=1.0,
+        blur=0.0,
+        jitter=0.0,
+        seed=seed,
+        colour=1.0,
+        feather=1 / 40,
+        noise=SENSOR_NOISE,
+    )
 
 
 def _yaw(identity: Identity) -> float:
@@ -28,22 +69,23 @@ def _yaw(identity: Identity) -> float:
     return float((a - b) / (a + b))
 
 
+def source_candidates(identities: list[Identity]) -> list[Identity]:
+    """Every identity as is and mirrored: the faces a fake may show."""
+    return [variant for x in identities for variant in (x, x.mirrored())]
+
+
 def pick_source(
-    rng: np.random.Generator, identities: list[Identity], target: Identity
+    rng: np.random.Generator, candidates: list[Identity], target: Identity
 ) -> Identity:
-    """Another person, as is or mirrored, whose head turn is close to the target's
-    (like a face-swap pipeline pairing faces of similar pose)."""
-    candidates = [
-        variant
-        for x in identities
-        if x.name != target.name
-        for variant in (x, x.mirrored())
-    ]
-    gaps = np.array([abs(_yaw(c) - _yaw(target)) for c in candidates])
+    """Another person (not a variant of the target's) among ``candidates``
+    (:func:`source_candidates`) whose head turn is close to the target's (like
+    a face-swap pipeline pairing faces of similar pose)."""
+    others = [c for c in candidates if c.person != target.person]
+    gaps = np.array([abs(_yaw(c) - _yaw(target)) for c in others])
     close = np.flatnonzero(gaps < 0.25)
     if len(close) == 0:
         close = np.array([int(np.argmin(gaps))])
-    return candidates[int(close[rng.integers(len(close))])]
+    return others[int(close[rng.integers(len(close))])]
 
 
 def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -53,23 +95,38 @@ def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return sol.T
 
 
-def _warp_low_res(
-    rng: np.random.Generator, params: SwapParams, a: np.ndarray, size: int
+def _warp(
+    rng: np.random.Generator,
+    params: SwapParams,
+    face: np.ndarray,
+    a: np.ndarray,
+    size: int,
 ) -> np.ndarray:
-    """The source face warped by ``a`` into the frame: rendered small, blurred
-    and scaled back up (the face warping artifacts)."""
+    """The source ``face`` warped by ``a`` into the frame: with ``factor`` < 1
+    rendered small, blurred and scaled back up (the face warping artifacts),
+    else as the real videos render their faces."""
+    if params.factor >= 1 and params.blur <= 0:
+        scale2 = a[0, 0] ** 2 + a[1, 0] ** 2
+        return cv2.warpAffine(
+            face,
+            a,
+            (size, size),
+            flags=cv2.INTER_AREA if scale2 < 1 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     f = params.factor * rng.uniform(0.9, 1.1)
     small = max(8, int(round(size * f)))
     f = small / size
     a_small = a * f
     low = cv2.warpAffine(
-        params.source.image,
+        face,
         a_small,
         (small, small),
         flags=cv2.INTER_AREA,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    low = cv2.GaussianBlur(low, (0, 0), params.blur)
+    if params.blur > 0:
+        low = cv2.GaussianBlur(low, (0, 0), params.blur)
     return cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
@@ -90,29 +147,40 @@ def _swap_mask(target: np.ndarray, size: int) -> np.ndarray:
 
 
 def _match_colour(
-    swapped: np.ndarray, base: np.ndarray, inside: np.ndarray
+    swapped: np.ndarray, base: np.ndarray, inside: np.ndarray, strength: float
 ) -> np.ndarray:
-    """``swapped`` with the mean and (clipped) spread of ``base`` inside the mask."""
+    """``swapped`` moved by ``strength`` (0..1) towards the mean and (clipped)
+    spread of ``base`` inside the mask."""
     if inside.sum() > 20:
         s_mean, s_std = swapped[inside].mean(0), swapped[inside].std(0) + 1e-3
         b_mean, b_std = base[inside].mean(0), base[inside].std(0) + 1e-3
         ratio = np.clip(b_std / s_std, 0.7, 1.4)
-        swapped = (swapped - s_mean) * ratio + b_mean
+        matched = (swapped - s_mean) * ratio + b_mean
+        swapped = swapped + strength * (matched - swapped)
     return swapped
 
 
 def swap_face(scene: Scene, i: int, base: np.ndarray, params: SwapParams) -> np.ndarray:
-    """Swap the source face onto the scene's face in frame ``i`` (with FWA)."""
+    """Swap the source face onto the scene's face in frame ``i``."""
     size = scene.size
     m = scene.transforms[i]
     target = scene.identity.landmarks @ m[:, :2].T + m[:, 2]
     rng = np.random.default_rng([*params.seed, i])
-    noisy = target + rng.normal(0, params.jitter, target.shape)
-    a = _fit_affine(params.source.landmarks, noisy)
-    swapped = _warp_low_res(rng, params, a, size)
+    if params.jitter > 0:
+        target_fit = target + rng.normal(0, params.jitter, target.shape)
+    else:
+        target_fit = target
+    src = params.source
+    face = src.image
+    if params.closure is not None and params.closure[i] > 0:
+        face = draw_lids(src.image, src.landmarks, src.skin, float(params.closure[i]))
+    a = _fit_affine(src.landmarks, target_fit)
+    swapped = _warp(rng, params, face, a, size)
     mask = _swap_mask(target, size)
-    swapped = _match_colour(swapped, base, mask > 127)
-    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(1.0, size / 90))[
-        ..., None
-    ]
+    swapped = _match_colour(swapped, base, mask > 127, params.colour)
+    if params.noise > 0:
+        noise = rng.standard_normal(swapped.shape, dtype=np.float32)
+        swapped = swapped + params.noise * noise
+    sigma = max(1.0, size * params.feather)
+    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), sigma)[..., None]
     return base * (1 - soft) + swapped * soft

@@ -2,7 +2,10 @@
 
 The study combines the frame scores of two or four single models (members):
 
-* hard voting: each member votes "fake" when its score is above 0.5;
+* hard voting: each member votes "fake" when its score is above 0.5; the
+  ensemble score is the fraction of members voting fake, the study's rule
+  (variants of ours: a tie-break by the mean score, and members calibrated
+  on validation before voting);
 * soft voting: a weighted mean of member scores, the weights found by a
   seeded random search over Dirichlet draws that maximises validation AUC
   (the study used DeepStack's ``DirichletEnsemble``; this is a NumPy
@@ -20,6 +23,8 @@ writes are listed in :mod:`deepfake_ensemble.catalog`. Modules:
 
 * :mod:`.alignment` - reading, checking and aligning member predictions;
 * :mod:`.combine` - hard and soft voting, the Dirichlet weight search, AUCs;
+* :mod:`.calibration` - Platt or isotonic calibration of members (scikit-learn);
+* :mod:`.crossfit` - out-of-fold validation scores, folds by group;
 * :mod:`.stacking` - the logistic-regression meta-learner;
 * :mod:`.selection` - ranking on validation and choosing the members;
 * :mod:`.build` - one whole ensemble, its metrics and its files.
@@ -39,12 +44,28 @@ from deepfake_ensemble.ensemble.build import (
     ensemble_metrics,
     write_ensemble_outputs,
 )
+from deepfake_ensemble.ensemble.calibration import (
+    CALIBRATION_METHODS,
+    calibrate,
+    calibrate_members,
+    fit_calibrator,
+    fit_member_calibrators,
+)
 from deepfake_ensemble.ensemble.combine import (
     auc_columns,
     auc_rows,
     dirichlet_search,
     hard_vote,
+    hard_vote_tiebreak,
     soft_vote,
+)
+from deepfake_ensemble.ensemble.crossfit import (
+    FIT_MODES,
+    IN_SAMPLE,
+    NO_FIT,
+    OUT_OF_FOLD,
+    crossfit,
+    group_folds,
 )
 from deepfake_ensemble.ensemble.selection import (
     SELECTION_RULES,
@@ -58,7 +79,12 @@ from deepfake_ensemble.ensemble.stacking import (
 )
 
 __all__ = [
+    "CALIBRATION_METHODS",
+    "FIT_MODES",
+    "IN_SAMPLE",
     "KEY",
+    "NO_FIT",
+    "OUT_OF_FOLD",
     "LOGIT_EPS",
     "MIN_VIDEO_OVERLAP",
     "SELECTION_RULES",
@@ -66,9 +92,16 @@ __all__ = [
     "auc_columns",
     "auc_rows",
     "build_ensemble",
+    "calibrate",
+    "calibrate_members",
+    "crossfit",
     "dirichlet_search",
     "ensemble_metrics",
+    "fit_calibrator",
+    "fit_member_calibrators",
+    "group_folds",
     "hard_vote",
+    "hard_vote_tiebreak",
     "load_predictions",
     "rank_by_validation",
     "select_members",

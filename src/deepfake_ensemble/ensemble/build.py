@@ -7,15 +7,79 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from deepfake_ensemble.catalog import ENSEMBLES, ensemble_files
 from deepfake_ensemble.ensemble.alignment import align, video_means
-from deepfake_ensemble.ensemble.combine import dirichlet_search, hard_vote, soft_vote
+from deepfake_ensemble.ensemble.calibration import (
+    calibrate_members,
+    fit_member_calibrators,
+)
+from deepfake_ensemble.ensemble.combine import (
+    dirichlet_search,
+    hard_vote,
+    hard_vote_tiebreak,
+    soft_vote,
+)
+from deepfake_ensemble.ensemble.crossfit import NO_FIT, crossfit
 from deepfake_ensemble.ensemble.selection import select_members
 from deepfake_ensemble.ensemble.stacking import stacked_fit, stacked_predict
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluation import (
+    evaluate_on_split,
+    evaluation_config,
+    threshold_report,
+)
 from deepfake_ensemble.io import write_csv, write_json
-from deepfake_ensemble.metrics import evaluate, evaluate_video_scores
+
+
+def _groups_of(video_ids, groups: Mapping[str, str] | None) -> np.ndarray:
+    """The group of each row's video (the video itself where unknown)."""
+    ids = pd.Series(np.asarray(video_ids)).astype(str)
+    if not groups:
+        return ids.to_numpy()
+    return ids.map(dict(groups)).fillna(ids).astype(str).to_numpy()
+
+
+def _fitted(method: str, members: list[str], cfg: Mapping):
+    """``(fit, predict)`` of a method fitted on validation, else ``None``."""
+    draws = int(cfg.get("dirichlet_draws", 10000))
+    seed = int(cfg.get("seed", 1))
+    if method == "soft":
+
+        def fit(x, y, g):
+            return dirichlet_search(x, y, draws, seed, "frame", names=members)[0]
+
+        def predict(weights, x):
+            return soft_vote(x, weights)
+
+        return fit, predict
+    if method == "stacked":
+
+        def fit(x, y, g):
+            return stacked_fit(x, y, seed, groups=g)
+
+        return fit, stacked_predict
+    if method == "hard_calibrated":
+        how = str(cfg.get("calibration", "platt"))
+        if how == "none":
+            raise InputError(
+                "the calibrated hard-voting ensembles need ensemble.calibration "
+                "platt or isotonic (it is none)"
+            )
+
+        def fit(x, y, g):
+            return fit_member_calibrators(x, y, how)
+
+        def predict(cals, x):
+            return hard_vote(calibrate_members(cals, x))
+
+        return fit, predict
+    return None
+
+
+#: combination methods that fit nothing (their scores are the same on any data)
+FIXED_RULES = {"hard": hard_vote, "hard_tiebreak": hard_vote_tiebreak}
 
 
 def build_ensemble(
@@ -25,30 +89,45 @@ def build_ensemble(
     val_metrics: Mapping[str, Mapping],
     model_sizes: Mapping[str, Mapping],
     cfg: Mapping | None = None,
+    val_groups: Mapping[str, str] | None = None,
 ) -> dict:
     """Build ensemble ``name`` (a key of :data:`deepfake_ensemble.catalog.ENSEMBLES`).
 
     Fits on validation predictions only and applies to test. Two variants:
 
-    * frames: the rule is applied to each frame's member scores (weights or
-      meta-learner fitted on validation frames); a video's score is then the
-      mean of its ensemble frame scores;
+    * frames: the rule is applied to each frame's member scores (weights,
+      calibrators or meta-learner fitted on validation frames); a video's
+      score is then the mean of its ensemble frame scores;
     * videos: the rule is applied to each video's mean member scores (weights
       searched on validation video AUC, votes on video means, meta-learner
       fitted on validation video means).
+
+    Methods (:data:`deepfake_ensemble.catalog.METHODS`): ``hard`` (the
+    study's fraction of members voting fake), ``hard_tiebreak``,
+    ``hard_calibrated`` (each member calibrated on validation with
+    ``cfg["calibration"]``, then the study's vote), ``soft`` (Dirichlet
+    weights) and ``stacked``. What is fitted is fitted on all of validation
+    for test; the validation scores are out-of-fold (``cfg["fit"]`` =
+    ``crossfit``: ``crossfit_folds`` folds by group, ``val_groups`` mapping
+    video id -> group; see :mod:`.crossfit`) or the study's in-sample fit
+    (``in_sample``), recorded in ``val_fit``.
 
     Returns a dict: ``name, rule, method, members, reason, weights`` (soft:
     ``{"frame": {model: w}, "video": {...}}`` and the validation AUCs of the
     search), ``meta`` (stacked: coefficients), ``val_frames, test_frames``
     (``video_id, frame_index, label, score``), ``val_videos, test_videos``
-    (``video_id, label, score``) and ``alignment`` (:func:`align` stats).
-    ``cfg`` is the ``ensemble`` config (``dirichlet_draws``, ``seed``).
+    (``video_id, label, score``), ``val_fit`` (per level: how the validation
+    scores were obtained) and ``alignment`` (:func:`align` stats). ``cfg`` is
+    the ``ensemble`` config (``dirichlet_draws``, ``seed``, ``calibration``,
+    ``fit``, ``crossfit_folds``).
     """
     if name not in ENSEMBLES:
         raise InputError(f"unknown ensemble {name!r} (one of {', '.join(ENSEMBLES)})")
     cfg = dict(cfg or {})
     draws = int(cfg.get("dirichlet_draws", 10000))
     seed = int(cfg.get("seed", 1))
+    mode = str(cfg.get("fit", "crossfit"))
+    folds = int(cfg.get("crossfit_folds", 5))
     rule, method = ENSEMBLES[name]
     available = sorted(set(val_metrics) & set(val_preds) & set(test_preds))
     lacking = sorted(set(val_metrics) - set(available))
@@ -61,36 +140,47 @@ def build_ensemble(
     test, test_stats = align({m: test_preds[m] for m in members})
     val_v = video_means(val, members)
     test_v = video_means(test, members)
-    vs, ts = val[members].to_numpy(), test[members].to_numpy()
-    vvs, tvs = val_v[members].to_numpy(), test_v[members].to_numpy()
+    levels = {
+        "frame": (val[members].to_numpy(), test[members].to_numpy(), val),
+        "video": (val_v[members].to_numpy(), test_v[members].to_numpy(), val_v),
+    }
+
+    scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    models: dict[str, object] = {}
+    val_fit: dict[str, dict] = {}
+    for level, (vs, ts, table) in levels.items():
+        if method in FIXED_RULES:
+            combine = FIXED_RULES[method]
+            scores[level] = (combine(vs), combine(ts))
+            val_fit[level] = {"val_scores": NO_FIT}
+            continue
+        fit, predict = _fitted(method, members, cfg)
+        groups = _groups_of(table["video_id"], val_groups)
+        model, val_scores, info = crossfit(
+            fit, predict, vs, table["label"], groups, mode, folds, seed
+        )
+        models[level] = model
+        scores[level] = (val_scores, predict(model, ts))
+        val_fit[level] = info
 
     weights = None
     meta = None
-    if method == "hard":
-        val_f, test_f = hard_vote(vs), hard_vote(ts)
-        val_vid, test_vid = hard_vote(vvs), hard_vote(tvs)
-    elif method == "soft":
-        wf, auc_f, _ = dirichlet_search(
-            vs, val["label"], draws, seed, "frame", names=members
-        )
-        wv, auc_v, _ = dirichlet_search(
-            vvs, val_v["label"], draws, seed, "frame", names=members
-        )
-        val_f, test_f = soft_vote(vs, wf), soft_vote(ts, wf)
-        val_vid, test_vid = soft_vote(vvs, wv), soft_vote(tvs, wv)
+    if method == "soft":
+        wf, wv = models["frame"], models["video"]
         weights = {
             "frame": dict(zip(members, map(float, wf), strict=True)),
             "video": dict(zip(members, map(float, wv), strict=True)),
-            "val_frame_auc": auc_f,
-            "val_video_auc": auc_v,
+            # in-sample AUCs of the chosen weights (what the search maximised)
+            "val_frame_auc": float(
+                roc_auc_score(val["label"], soft_vote(levels["frame"][0], wf))
+            ),
+            "val_video_auc": float(
+                roc_auc_score(val_v["label"], soft_vote(levels["video"][0], wv))
+            ),
             "n_draws": draws,
             "seed": seed,
         }
     elif method == "stacked":
-        mf = stacked_fit(vs, val["label"], seed, groups=val["video_id"])
-        mv = stacked_fit(vvs, val_v["label"], seed, groups=val_v["video_id"])
-        val_f, test_f = stacked_predict(mf, vs), stacked_predict(mf, ts)
-        val_vid, test_vid = stacked_predict(mv, vvs), stacked_predict(mv, tvs)
         meta = {
             level: {
                 "features": "logit of member scores",
@@ -98,10 +188,14 @@ def build_ensemble(
                 "intercept": float(m.intercept_[0]),
                 "C": float(np.ravel(m.C_)[0]) if hasattr(m, "C_") else float(m.C),
             }
-            for level, m in (("frame", mf), ("video", mv))
+            for level, m in (("frame", models["frame"]), ("video", models["video"]))
         }
-    else:  # pragma: no cover - ENSEMBLES only holds the three methods
-        raise ValueError(method)
+    elif method == "hard_calibrated":
+        meta = {
+            "calibration": str(cfg.get("calibration", "platt")),
+            "fitted_on": "validation scores of each member (frames / video means)",
+        }
+    (val_f, test_f), (val_vid, test_vid) = scores["frame"], scores["video"]
 
     def frames(al, score):
         return pd.DataFrame(
@@ -130,34 +224,66 @@ def build_ensemble(
         "test_frames": frames(test, test_f),
         "val_videos": videos(val_v, val_vid),
         "test_videos": videos(test_v, test_vid),
+        "val_fit": val_fit,
         "alignment": {"val": val_stats, "test": test_stats},
     }
 
 
-def ensemble_metrics(result: Mapping, threshold: float = 0.5) -> dict:
+def ensemble_metrics(
+    result: Mapping,
+    threshold: float = 0.5,
+    splits: Mapping[str, pd.DataFrame] | None = None,
+    evaluation: Mapping | None = None,
+) -> dict:
     """Metrics of an ensemble's test predictions.
 
-    Top level: :func:`deepfake_ensemble.metrics.evaluate` of the frame variant
-    (the shared metrics contract); ``video_variant``: video-level metrics of
-    the video variant; ``val``: the same two on validation.
+    Top level: the metrics of the frame variant on test
+    (:func:`deepfake_ensemble.evaluation.evaluate_on_split`: the shared
+    metrics contract, on the whole split when ``splits`` maps ``val`` and
+    ``test`` to the split lists, under the no-face policy of ``evaluation``)
+    and, in ``at_val_threshold``, the test metrics at the threshold chosen on
+    the validation scores; ``video_variant``: the same for the video
+    variant; ``val``: both variants on validation, with ``val_fit`` saying
+    whether those scores are out-of-fold or in-sample.
     """
-    out = evaluate(result["test_frames"], threshold)
-    out["video_variant"] = evaluate_video_scores(result["test_videos"], threshold)
+    splits = dict(splits or {})
+    cfg = evaluation_config(evaluation)
+    name = result.get("name", "ensemble")
+
+    def run(split: str, frames, videos):
+        return evaluate_on_split(
+            frames, videos, splits.get(split), cfg, threshold, f"{name} ({split})"
+        )
+
+    out, test_f = run("test", result["test_frames"], None)
+    val_m, val_f = run("val", result["val_frames"], None)
+    video, test_v = run("test", None, result["test_videos"])
+    val_video, val_v = run("val", None, result["val_videos"])
+    rule = cfg["threshold_rule"]
+    out["at_val_threshold"] = threshold_report(val_f, test_f, rule)
+    video["at_val_threshold"] = threshold_report(val_v, test_v, rule)
+    out["video_variant"] = video
     out["val"] = {
-        "frames": evaluate(result["val_frames"], threshold),
-        "video_variant": evaluate_video_scores(result["val_videos"], threshold),
+        "frames": val_m,
+        "video_variant": val_video,
+        "val_fit": result.get("val_fit"),
     }
     return out
 
 
-def write_ensemble_outputs(result: Mapping, out_dir: str | os.PathLike) -> dict:
+def write_ensemble_outputs(
+    result: Mapping,
+    out_dir: str | os.PathLike,
+    splits: Mapping[str, pd.DataFrame] | None = None,
+    evaluation: Mapping | None = None,
+) -> dict:
     """Write an ensemble's files into ``out_dir``, each atomically.
 
     One file per role of :data:`deepfake_ensemble.catalog.ENSEMBLE_FILES`
     (named by :func:`deepfake_ensemble.catalog.ensemble_files`): the four
     prediction tables ``test_frames, val_frames, test_videos, val_videos``,
     then ``members``, ``weights`` and, last, ``metrics``. Returns the metrics
-    dict (:func:`ensemble_metrics`).
+    dict (:func:`ensemble_metrics` with ``splits`` and ``evaluation``).
     """
     files = ensemble_files(out_dir)
     for role in ("test_frames", "val_frames", "test_videos", "val_videos"):
@@ -169,6 +295,7 @@ def write_ensemble_outputs(result: Mapping, out_dir: str | os.PathLike) -> dict:
             "method": result["method"],
             "members": list(result["members"]),
             "reason": result["reason"],
+            "val_fit": result.get("val_fit"),
             "alignment": result["alignment"],
         },
         files["members"],
@@ -182,6 +309,6 @@ def write_ensemble_outputs(result: Mapping, out_dir: str | os.PathLike) -> dict:
         },
         files["weights"],
     )
-    metrics = ensemble_metrics(result)
+    metrics = ensemble_metrics(result, splits=splits, evaluation=evaluation)
     write_json(metrics, files["metrics"])
     return metrics

@@ -1,4 +1,5 @@
-"""Combination rules: hard voting, soft voting and the soft-voting weight search.
+"""Combination rules: hard voting (the study's and a tie-broken variant), soft
+voting and the soft-voting weight search.
 
 Also the vectorised ROC-AUC (:func:`auc_rows`) the search scores its draws
 with. Unlike :func:`deepfake_ensemble.metrics.auc`, which reports an
@@ -25,19 +26,30 @@ def _as_matrix(scores) -> np.ndarray:
 
 
 def hard_vote(scores, threshold: float = 0.5) -> np.ndarray:
-    """Majority vote of m members, ties broken by the mean score.
+    """The study's hard (majority) vote: the fraction of members voting fake.
 
-    Each member votes fake when its score is above ``threshold``. With ``v``
-    votes and mean member score ``s`` the ensemble score is
+    Each of the m members votes fake when its score is above ``threshold``;
+    the ensemble score is ``votes / m``. Thresholded like every score
+    (``score > 0.5`` is fake), a strict majority is needed: a tie (one of two
+    members, two of four) counts as real.
+    """
+    s = _as_matrix(scores)
+    return (s > threshold).mean(axis=1)
+
+
+def hard_vote_tiebreak(scores, threshold: float = 0.5) -> np.ndarray:
+    """Majority vote of m members, ties broken by the mean score (ours).
+
+    With ``v`` votes (score above ``threshold``) and mean member score ``s``
+    the ensemble score is
 
         (v + s) / (m + 1)
 
     which lies in [0, 1], orders frames by vote count first and mean score
     second, and (for ``threshold`` = 0.5) is above 0.5 exactly when a strict
     majority voted fake, or when half the members did and the mean score is
-    above 0.5. Thresholding it at 0.5 is therefore majority voting with the
-    mean score as tie-breaker; the vote fraction ``v / m`` of the study is
-    recovered as ``floor(score * (m + 1)) / m`` except when s = 1.
+    above 0.5. For two members one vote and a mean above 0.5 is enough, so it
+    behaves almost like soft voting; :func:`hard_vote` is the study's rule.
     """
     s = _as_matrix(scores)
     m = s.shape[1]

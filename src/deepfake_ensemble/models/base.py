@@ -43,6 +43,8 @@ class Detector(nn.Module):
     """Base class: two-class detector with the project's calling convention."""
 
     input_kind: str = FRAMES
+    #: state-dict prefixes that training never changes (must be loaded)
+    frozen_prefixes: tuple[str, ...] = ()
 
     @staticmethod
     def loss(outputs: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:

@@ -4,7 +4,8 @@ Architecture, as in the authors' release:
 
 * stem: VGG19 ``features[:19]`` (up to the third max-pool, 256 channels,
   stride 8). The authors keep it frozen (ImageNet weights, no gradient); here
-  ``freeze_stem=True`` does the same, ``False`` trains it too.
+  ``freeze_stem=True`` does the same (training then refuses to start unless
+  the stem's weights are loaded from a file), ``False`` trains it too.
 * 10 primary capsules, each Conv(256->64, 3)+BN+ReLU, Conv(64->16, 3)+BN+ReLU,
   statistical pooling (per-channel mean and unbiased std -> 2 x 16),
   Conv1d(2->8, 5, stride 2)+BN, Conv1d(8->1, 3)+BN -> an 8-d vector.
@@ -110,6 +111,12 @@ class CapsuleForensics(Detector):
             if i < self.routing_iterations - 1:
                 logits = logits + priors * v
         return v.squeeze(2).transpose(1, 2)  # B x D x C
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes training never changes: they must be loaded
+        from a file (see ``models.weights.start_model``)."""
+        return ("stem.",) if self.freeze_stem else ()
 
     def train(self, mode: bool = True):
         super().train(mode)

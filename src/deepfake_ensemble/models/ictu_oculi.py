@@ -25,7 +25,10 @@ sequence's fake probability (``scores``) = mean of the per-step
 probabilities over valid steps. Padded steps sit after the valid ones, so the
 (causal) LSTM never lets them change a valid step's output.
 
-Input: raw 0-255 values as in the original TensorFlow code.
+Input normalisation follows the start (``deepfake_ensemble.pretrained``):
+ImageNet mean/std with torchvision's VGG16 weights, which expect it; raw 0-255
+values, as the original TensorFlow code, from random weights (the registry's
+default).
 """
 
 from __future__ import annotations

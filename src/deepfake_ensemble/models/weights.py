@@ -32,6 +32,13 @@ Key mappings (see resources/README.md for where each file comes from):
 
 A checkpoint written by this project (keys already in the project's names)
 loads unchanged.
+
+``start_model(model, name, ...)`` is what training calls: it checks each
+file's SHA-256 against the pinned catalogue (:mod:`deepfake_ensemble.pretrained`)
+when the file is one of its backbones, loads the files, refuses a frozen
+module (Capsule's stem) left with random weights, and returns the start record
+written to ``start.json``. Nothing here downloads anything: rule
+``fetch_weights`` does, before training.
 """
 
 from __future__ import annotations
@@ -49,10 +56,19 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..pretrained import (
+    CATALOG,
+    PRETRAINED_CHOICES,
+    example_weights,
+    hash_matches,
+    sha256_file,
+    show_pin,
+    start_normalisation,
+    weights_list,
+)
 
 log = logging.getLogger(__name__)
 
-PRETRAINED_CHOICES = ("none", "optional", "required")
 README = "resources/README.md"
 WRAPPER_KEYS = (
     "state_dict",
@@ -64,10 +80,13 @@ WRAPPER_KEYS = (
     "params",
 )
 KNOWN_FILES = {
-    "capsule": "capsule_21.pt (Capsule-Forensics-v2, binary FaceForensics++)",
-    "dsp_fwa": "SPP-res50.pth (DSP-FWA release)",
-    "ictu_oculi": "vgg16 ImageNet state dict (torchvision vgg16-397923af.pth)",
-    "xception": "all_c23.p converted to a state dict (FaceForensics++ models)",
+    "capsule": f"{example_weights('capsule')} (ImageNet VGG19 stem), then "
+    "capsule_21.pt (Capsule-Forensics-v2, binary FaceForensics++)",
+    "dsp_fwa": f"{example_weights('dsp_fwa')} (ImageNet ResNet-50) or "
+    "SPP-res50.pth (DSP-FWA release)",
+    "ictu_oculi": f"{example_weights('ictu_oculi')} (ImageNet VGG16)",
+    "xception": f"{example_weights('xception')} (ImageNet Xception) or all_c23.p "
+    "converted to a state dict (FaceForensics++ models)",
 }
 
 
@@ -233,6 +252,8 @@ def apply_state_dict(
     missing = [k for k in target if k not in matched]
     report = {
         "path": str(source),
+        "tensors": len(target),
+        "loaded_keys": sorted(matched),
         "matched": len(matched),
         "missing": len(missing),
         "unexpected": len(unexpected),
@@ -262,10 +283,11 @@ def load_weights(
 ) -> list[dict[str, Any]]:
     """Load one local file (or a list, applied in order) into ``model``.
 
-    ``pretrained``: ``none`` ignores ``path``; ``optional`` warns and keeps the
-    random initialisation when a file is missing; ``required`` raises
-    :class:`InputError` naming the file and where to get it. Returns one
-    report per loaded file (matched / missing / unexpected / skipped counts).
+    ``pretrained``: ``none`` with a ``path`` is an error (nothing is dropped
+    silently); ``optional`` warns and keeps the random initialisation when a
+    file is missing; ``required`` raises :class:`InputError` naming the file
+    and where to get it. Returns one report per loaded file (matched /
+    missing / unexpected / skipped counts, the loaded keys).
     """
     if pretrained not in PRETRAINED_CHOICES:
         raise InputError(
@@ -273,6 +295,12 @@ def load_weights(
             f"not {pretrained!r}"
         )
     if pretrained == "none":
+        if weights_list(path):
+            raise InputError(
+                f"model {name}: models.{name}.pretrained is 'none' but "
+                f"models.{name}.weights is set ({path}); remove the weights or "
+                f"set pretrained: required"
+            )
         return []
     if path is None or path == "" or path == []:
         if pretrained == "required":
@@ -290,8 +318,9 @@ def load_weights(
             msg = (
                 f"weights file for model {name} not found: {p} "
                 f"(config key models.{name}.weights; expected e.g. "
-                f"{KNOWN_FILES.get(name, 'a checkpoint')}). Checkpoints cannot be "
-                f"downloaded by the workflow; see {README} for where to get them."
+                f"{KNOWN_FILES.get(name, 'a checkpoint')}). Training never "
+                f"downloads: rule fetch_weights fetches the ImageNet backbones, "
+                f"the authors' checkpoints are put there by hand; see {README}."
             )
             if pretrained == "required":
                 raise InputError(msg)
@@ -299,3 +328,101 @@ def load_weights(
             continue
         reports.append(apply_state_dict(model, name, read_state_dict(p), str(p)))
     return reports
+
+
+# -- the start of a training run ---------------------------------------------------
+def check_pinned_hash(path: str | os.PathLike) -> tuple[str, Any]:
+    """Full SHA-256 of ``path`` and its catalogue entry (or ``None``); a
+    catalogue file whose hash is not the pinned one is an error."""
+    sha = sha256_file(path)
+    entry = CATALOG.get(Path(path).name)
+    if entry is not None and not hash_matches(sha, entry.sha256):
+        raise InputError(
+            f"{path}: SHA-256 {sha} does not match the pinned "
+            f"{show_pin(entry.sha256)} of {entry.name} ({entry.source}); delete "
+            f"it and run rule fetch_weights again"
+        )
+    return sha, entry
+
+
+def start_model(
+    model: nn.Module,
+    name: str,
+    weights: Any,
+    pretrained: str,
+    normalisation: str,
+    default_normalisation: str,
+) -> dict[str, Any]:
+    """Give a freshly built ``model`` its starting weights and describe them.
+
+    Checks pinned hashes, loads the files (:func:`load_weights`), refuses a
+    frozen module with tensors left random (Capsule's stem with
+    ``freeze_stem``), and returns the start record (``start.json``): the model,
+    ``pretrained``, the input normalisation and why, the number of tensors,
+    how many stay random, and per file its path, SHA-256, source and the
+    tensors it loaded, left missing and did not use.
+    """
+    files = weights_list(weights) if pretrained != "none" else []
+    hashes = {str(Path(p)): check_pinned_hash(p) for p in files if Path(p).is_file()}
+    reports = load_weights(model, name, weights, pretrained)
+    target = model.state_dict()
+    loaded: set[str] = set()
+    rows = []
+    for r in reports:
+        sha, entry = hashes[r["path"]]
+        loaded |= set(r["loaded_keys"])
+        rows.append(
+            {
+                "file": r["path"],
+                "sha256": sha,
+                "pinned": entry.sha256 if entry else None,
+                "source": entry.source if entry else "not in the shipped catalogue",
+                "loaded": r["matched"],
+                "missing": r["missing"],
+                "unused": r["unexpected"] + r["skipped"],
+                "skipped": r["skipped"],
+            }
+        )
+    for prefix in getattr(model, "frozen_prefixes", ()):
+        keys = [k for k in target if k.startswith(prefix)]
+        left = [k for k in keys if k not in loaded]
+        if left:
+            raise InputError(
+                f"model {name}: {prefix.rstrip('.')} is frozen but "
+                f"{len(left)} of its {len(keys)} tensors were not loaded "
+                f"(e.g. {left[0]}); it would stay random. Start it from "
+                f"{example_weights(name)} (models.{name}.weights) or set "
+                f"models.{name}.kwargs.freeze_stem: false"
+            )
+    if getattr(model, "freeze_stem", True) is False:
+        log.warning(
+            "%s: kwargs.freeze_stem is false: the stem trains with the rest "
+            "(the original froze an ImageNet stem)",
+            name,
+        )
+    expected, why = start_normalisation(
+        name, weights, pretrained, default_normalisation
+    )
+    if normalisation != expected:
+        why = f"config key models.{name}.normalisation (the start implies {expected})"
+        log.warning("%s: normalisation %s set by %s", name, normalisation, why)
+    record = {
+        "model": name,
+        "pretrained": pretrained,
+        "normalisation": normalisation,
+        "normalisation_from": why,
+        "tensors": len(target),
+        "random": sum(1 for k in target if k not in loaded),
+        "files": rows,
+    }
+    log.info(
+        "%s starts from %s; normalisation %s (%s); %d of %d tensors random",
+        name,
+        ", ".join(f"{Path(f['file']).name} ({f['sha256'][:12]})" for f in rows)
+        or "random weights",
+        normalisation,
+        why,
+        record["random"],
+        record["tensors"],
+    )
+    return record

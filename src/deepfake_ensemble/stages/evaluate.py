@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
+from ..evaluation import (
+    evaluate_on_split,
+    evaluation_config,
+    read_split_videos,
+    threshold_report,
+)
 from ..io import read_json, write_json
-from ..metrics import evaluate, plot_roc
+from ..metrics import plot_roc
 from ..predictions import read_predictions
 
 log = logging.getLogger(__name__)
@@ -21,22 +29,49 @@ def evaluate_model(
     size_json: PathLike,
     out_json: PathLike,
     out_roc: PathLike,
+    val_split: PathLike | None = None,
+    test_split: PathLike | None = None,
+    evaluation: Mapping[str, Any] | None = None,
 ) -> None:
-    """Metrics of one detector on test and val, its size and its ROC curve."""
-    test = read_predictions(test_csv)
+    """Metrics of one detector on test and val, its size and its ROC curve.
+
+    With the split lists (``results/splits/{val,test}.csv``) every video of
+    the split counts, under the no-face policy of ``evaluation``; ``test``
+    also holds the test metrics at the threshold chosen on validation.
+    """
+    cfg = evaluation_config(evaluation)
+    splits = {
+        name: read_split_videos(path) if path is not None else None
+        for name, path in (("val", val_split), ("test", test_split))
+    }
+    test, test_table = evaluate_on_split(
+        read_predictions(test_csv), None, splits["test"], cfg, source=str(test_csv)
+    )
+    val, val_table = evaluate_on_split(
+        read_predictions(val_csv), None, splits["val"], cfg, source=str(val_csv)
+    )
+    test["at_val_threshold"] = threshold_report(
+        val_table, test_table, cfg["threshold_rule"]
+    )
     metrics = {
         "model": model,
-        "test": evaluate(test),
-        "val": evaluate(read_predictions(val_csv)),
+        "test": test,
+        "val": val,
         "size": read_json(size_json),
+        "evaluation": cfg,
     }
     write_json(metrics, out_json)
     plot_roc(
-        {model: test}, out_roc, level="video", title=f"{model}: video-level ROC on test"
+        {model: test_table[["video_id", "label", "score"]]},
+        out_roc,
+        level="video",
+        title=f"{model}: video-level ROC on test",
     )
     log.info(
-        "%s: test frame AUC %s, video AUC %s",
+        "%s: test frame AUC %s, video AUC %s, %d test video(s) without a face (%s)",
         model,
-        metrics["test"]["frame_auc"],
-        metrics["test"]["video_auc"],
+        test["frame_auc"],
+        test["video_auc"],
+        test["n_no_face"],
+        cfg["no_face"],
     )

@@ -10,11 +10,18 @@ from typing import Any
 from ..datasets import shard_dataset
 from ..io import write_csv
 from ..predict import predict as predict_frames
+from ..staging import stage_shards
 from ..train import train_model
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+
+
+def _local(shards: PathLike, train_config: Mapping[str, Any]) -> PathLike:
+    """The shards to read: staged to ``train.stage_dir`` when that is set."""
+    stage_dir = train_config.get("stage_dir")
+    return stage_shards(shards, stage_dir) if stage_dir else shards
 
 
 def train(
@@ -34,14 +41,15 @@ def train(
     history = train_model(
         model,
         model_config,
-        shard_dataset(model, train_shards, model_config),
-        shard_dataset(model, val_shards, model_config),
+        shard_dataset(model, _local(train_shards, train_config), model_config),
+        shard_dataset(model, _local(val_shards, train_config), model_config),
         out_dir=out_dir,
         resume_dir=resume_dir,
         seed=seed,
         device=train_config.get("device", "auto"),
         num_workers=int(train_config.get("num_workers", 0)),
         threads=threads,
+        balance=bool(train_config.get("balance", False)),
     )
     log.info("%s: trained %d epochs", model, len(history))
 
@@ -55,7 +63,7 @@ def predict(
     """Per-frame fake probabilities of one trained detector on one split."""
     frame = predict_frames(
         checkpoint,
-        shards,
+        _local(shards, train_config),
         device=train_config.get("device", "auto"),
         num_workers=int(train_config.get("num_workers", 0)),
     )

@@ -8,9 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .. import summary as s
+from ..evaluation import read_split_videos
 from ..io import read_json, write_csv
 from ..predictions import read_predictions
+from ..pretrained import START_COLUMNS, start_markdown, start_table_rows
 from ..stats import per_dataset_table
 
 log = logging.getLogger(__name__)
@@ -19,10 +23,14 @@ PathLike = str | os.PathLike
 
 
 def _read_ensemble(files: Mapping[str, PathLike]) -> dict[str, Any]:
+    members = read_json(files["members"])
     return {
         "test_frames": read_predictions(files["test_frames"]),
         "test_videos": read_predictions(files["test_videos"]),
-        "members": read_json(files["members"])["members"],
+        "val_frames": read_predictions(files["val_frames"]),
+        "val_videos": read_predictions(files["val_videos"]),
+        "members": members["members"],
+        "val_fit": members.get("val_fit"),
         "weights": read_json(files["weights"])["weights"],
         "metrics": read_json(files["metrics"]),
     }
@@ -36,11 +44,20 @@ def summarize(
     ensembles: Mapping[str, Mapping[str, PathLike]],
     cfg: Mapping[str, Any],
     outputs: Mapping[str, PathLike],
+    starts: Mapping[str, PathLike] | None = None,
+    splits: Mapping[str, PathLike] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
 ) -> None:
     """The summary table (csv + markdown) and the comparison figures.
 
+    ``splits``: ``val`` and ``test`` split lists (every video of the split
+    counts, with its group; ``evaluation``: the no-face policy, threshold
+    rule and alpha).
+
     ``ensembles``: name -> role -> file (``catalog.ensemble_files``);
-    ``outputs``: ``csv, md, by_dataset, roc, confusion, weights, curves``.
+    ``outputs``: ``csv, md, by_dataset, roc, confusion, weights, curves``
+    and, with ``starts`` (model -> its ``start.json``), ``starts``: how each
+    model started (a table, also appended to the markdown).
     """
     single = {
         m: {
@@ -51,8 +68,10 @@ def summarize(
         for m in test_csvs
     }
     fitted = {name: _read_ensemble(files) for name, files in ensembles.items()}
-    table = s.build_summary(single, fitted, dict(cfg))
-    s.write_summary(table, outputs["csv"], outputs["md"])
+    split_lists = {k: read_split_videos(p) for k, p in dict(splits or {}).items()}
+    table = s.build_summary(single, fitted, dict(cfg), split_lists, evaluation)
+    notes = s.summary_notes(table, split_lists.get("test"), evaluation)
+    s.write_summary(table, outputs["csv"], outputs["md"], notes)
     curves = {m: d["test"] for m, d in single.items()}
     curves.update({n: e["test_frames"] for n, e in fitted.items()})
     s.plot_roc_all(curves, outputs["roc"])
@@ -72,4 +91,18 @@ def summarize(
         with open(outputs["md"], "a", encoding="utf-8") as md:
             md.write("\n## Per dataset (test split)\n\n")
             md.write(s.markdown_table(by_dataset) + "\n")
+    if starts is not None:
+        write_model_starts(starts, outputs["starts"], outputs["md"])
     log.info("summary:\n%s", Path(outputs["md"]).read_text())
+
+
+def write_model_starts(
+    starts: Mapping[str, PathLike], out_csv: PathLike, md: PathLike
+) -> None:
+    """The start-up table: per model and weights file, the SHA-256 and the
+    tensors loaded / missing / unused (``results/models/{model}/start.json``)."""
+    rows = start_table_rows({m: read_json(p) for m, p in starts.items()})
+    write_csv(pd.DataFrame(rows, columns=list(START_COLUMNS)), out_csv)
+    with open(md, "a", encoding="utf-8") as out:
+        out.write("\n## How each model started\n\n")
+        out.write(start_markdown(rows))
