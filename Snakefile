@@ -3,8 +3,15 @@
 #
 # dataset roots -> manifest -> splits -> preprocessing batches -> HDF5 shards
 #   -> four single detectors (pretrained weights fetched and checked, train,
-#      predict, evaluate) -> seven ensembles
+#      predict, evaluate) -> thirteen ensembles (fitted on validation, applied
+#      to test)
 #   -> summary table and HTML report (snakemake --report results/report.html)
+#   -> a checked bundle of them (results/bundle) that scores new videos:
+#      deepfake-ensemble score, or snakemake score --config score_input=...
+#
+# evaluation.protocol: pooled (the study's: one training set of every dataset)
+# or cross_dataset / leave_one_out (a training set per dataset, or per dataset
+# left out; every model is tested on every dataset: results/cross_dataset.*).
 #
 # Read rules/common.smk first: configuration, input functions, targets. Each
 # rule runs scripts/<rule>.py, which calls one function of
@@ -41,3 +48,6 @@ include: "rules/models.smk"
 include: "rules/evaluate.smk"
 include: "rules/ensembles.smk"
 include: "rules/summary.smk"
+include: "rules/crossdomain.smk"
+include: "rules/bundle.smk"
+include: "rules/score.smk"

@@ -14,6 +14,14 @@ split) and the SLURM submissions they become (group jobs of up to 20 batches,
 Targets: a dry run of 128,154 videos in under 60 s and 4 GB; at most one
 preprocessing submission per 100 videos. Prints a table and writes
 benchmarks/out/dag_scale.csv. Nothing is asserted.
+
+    .venv/bin/python benchmarks/dag_scale.py --cross [--protocols ...]
+
+plans the study's three datasets at full size instead (Celeb-DF 6,229, DFD
+3,431 and DFDC 128,154 videos, `config/study.yaml`) under each
+`evaluation.protocol` (pooled, cross_dataset, leave_one_out): dry-run time
+and peak memory, the jobs per rule and the GPU jobs (train and predict: one
+SLURM submission each). Writes benchmarks/out/dag_scale_cross.csv.
 """
 
 from __future__ import annotations
@@ -34,6 +42,11 @@ from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "dfdc.yaml"
+STUDY = ROOT / "config" / "study.yaml"
+#: the study's datasets at full size (videos)
+FULL_SIZE = {"celebdf": 6229, "dfd": 3431, "dfdc": 128154}
+PROTOCOLS = ("pooled", "cross_dataset", "leave_one_out")
+GPU_RULES = ("train", "predict")
 PROFILE = ROOT / "profiles" / "slurm"
 OUT = ROOT / "benchmarks" / "out"
 RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
@@ -46,7 +59,9 @@ def write_split(workdir: Path, n_videos: int, seed: int = 1) -> dict[str, int]:
     return write_split_tree(workdir, synthetic_manifest(n_videos), seed=seed)
 
 
-def dry_run(workdir: Path, timeout: float) -> tuple[str, float, float, bool]:
+def dry_run(
+    workdir: Path, timeout: float, configfiles: tuple[Path, ...] = (CONFIG,)
+) -> tuple[str, float, float, bool]:
     """Output, wall seconds and peak resident memory (MB) of a dry run."""
     cmd = [
         sys.executable,
@@ -59,7 +74,7 @@ def dry_run(workdir: Path, timeout: float) -> tuple[str, float, float, bool]:
         "--profile",
         str(PROFILE),
         "--configfile",
-        str(CONFIG),
+        *map(str, configfiles),
         "-n",
     ]
     log = workdir / "dryrun.log"
@@ -119,11 +134,80 @@ def count_jobs(output: str) -> dict[str, int]:
     }
 
 
+def job_stats(output: str) -> dict[str, int]:
+    """Jobs per rule, from the first "Job stats" table of a dry run."""
+    stats: dict[str, int] = {}
+    lines = output.splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Job stats"))
+    except StopIteration:
+        return stats
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
+def cross_dataset_scale(protocols: list[str], timeout: float) -> pd.DataFrame:
+    """The three datasets of the study at full size, planned under each
+    protocol with the SLURM profile."""
+    rows = []
+    for protocol in protocols:
+        with tempfile.TemporaryDirectory(prefix=f"dag-{protocol}-") as tmp:
+            workdir = Path(tmp)
+            manifest = pd.concat(
+                [synthetic_manifest(n, d) for d, n in FULL_SIZE.items()],
+                ignore_index=True,
+            )
+            write_split_tree(workdir, manifest, seed=1)
+            overlay = workdir / "protocol.yaml"
+            overlay.write_text(f"evaluation:\n  protocol: {protocol}\n")
+            output, seconds, peak_mb, timed_out = dry_run(
+                workdir, timeout, (STUDY, overlay)
+            )
+        stats = job_stats(output)
+        jobs = count_jobs(output)
+        rows.append(
+            {
+                "protocol": protocol,
+                "videos": len(manifest),
+                "dry_run_s": round(seconds, 1),
+                "peak_mb": round(peak_mb),
+                "dag_jobs": jobs["dag_jobs"],
+                "gpu_jobs": sum(stats.get(r, 0) for r in GPU_RULES),
+                "train_jobs": stats.get("train", 0),
+                "predict_jobs": stats.get("predict", 0),
+                "evaluate_jobs": stats.get("evaluate_model", 0),
+                "ensemble_fit_jobs": stats.get("ensemble", 0),
+                "ensemble_test_jobs": stats.get("ensemble_test", 0),
+                "batch_jobs": jobs["batch_jobs"],
+                "preprocess_submissions": jobs["submissions"],
+                "timed_out": timed_out,
+            }
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 128154])
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--cross",
+        action="store_true",
+        help="the study's three datasets at full size, under each protocol",
+    )
+    parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS))
     args = parser.parse_args()
+    if args.cross:
+        table = cross_dataset_scale(args.protocols, args.timeout)
+        print(table.to_string(index=False))
+        OUT.mkdir(parents=True, exist_ok=True)
+        table.to_csv(OUT / "dag_scale_cross.csv", index=False)
+        return
 
     rows = []
     for n in args.sizes:

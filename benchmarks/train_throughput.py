@@ -17,6 +17,10 @@ GPU (original input sizes, one command)::
         --steps 20 --workers 4
 
 ``--size 0`` uses each model's original input size (300/224/224/299).
+``--shards DIR`` reads real shards (e.g. ``results/shards/train`` of a demo
+run) through the training datasets instead of synthetic images, so ``wait``
+is the data wait of real training; on CUDA the peak GPU memory of each run
+is printed too.
 """
 
 from __future__ import annotations
@@ -77,11 +81,20 @@ def bench(name, args, device, amp):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     n_items = args.batch * (args.steps + args.warmup)
-    ds = (
-        SyntheticEyes(n_items, size, args.seq_len)
-        if eye
-        else SyntheticFrames(n_items, size)
-    )
+    if args.shards:
+        from deepfake_ensemble.datasets import shard_dataset
+
+        ds = shard_dataset(name, args.shards, {"seq_len": args.seq_len})
+        if len(ds) < n_items:  # repeat the split to fill the steps
+            ds = torch.utils.data.ConcatDataset([ds] * (n_items // len(ds) + 1))
+    else:
+        ds = (
+            SyntheticEyes(n_items, size, args.seq_len)
+            if eye
+            else SyntheticFrames(n_items, size)
+        )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     loader = DataLoader(
         ds,
         batch_size=args.batch,
@@ -123,7 +136,10 @@ def bench(name, args, device, amp):
             compute += t2 - t1
     frames = args.batch * args.steps * (args.seq_len if eye else 1)
     total = wait + compute
-    return size, frames / total, wait / total
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0
+    )
+    return size, frames / total, wait / total, peak
 
 
 def main(argv=None):
@@ -138,6 +154,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seq-len", type=int, default=4, help="eye-sequence length")
     p.add_argument("--fc6-dim", type=int, default=256, help="ictu_oculi fc6 width")
+    p.add_argument("--shards", default=None, help="read real shards from this folder")
     args = p.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -160,6 +177,7 @@ def main(argv=None):
         if len(res) == 2:
             line += (
                 f"  {res[1][1]:>13.1f} {res[1][2]:>6.1%} {res[1][1] / res[0][1]:>7.2f}x"
+                f"  peak {res[0][3]:.1f} / {res[1][3]:.1f} GiB"
             )
         print(line, flush=True)
 

@@ -2,8 +2,11 @@
 # Names and file layouts come from the package (deepfake_ensemble.catalog), so
 # the workflow, the code and the tests cannot disagree on them.
 
+import functools
+import json
 import math
 import os
+import re
 import sys
 
 import pandas as pd
@@ -13,13 +16,18 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from deepfake_ensemble.catalog import (
+    ENSEMBLE_FIT_FILES,
     ENSEMBLE_NAMES,
+    ENSEMBLE_TEST_FILES,
     MODEL_NAMES,
     SPLITS,
+    demo_marker,
     ensemble_files,
     ensembles_for,
 )
 from deepfake_ensemble.config import describe_validation_error
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.protocols import POOLED, target_datasets, target_sets, train_sets
 
 
 def validate_config(config, schema):
@@ -42,6 +50,31 @@ LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
 
+def configure_protocol():
+    """Training sets (name -> datasets) and test sets (name -> datasets) of
+    evaluation.protocol (deepfake_ensemble.protocols)."""
+    protocol = config["evaluation"]["protocol"]
+    datasets = [d["name"] for d in config["datasets"]]
+    try:
+        return (
+            protocol,
+            datasets,
+            train_sets(protocol, datasets),
+            target_sets(protocol, datasets),
+        )
+    except InputError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+# PROTOCOL: pooled | cross_dataset | leave_one_out; DATASETS: names, in config
+# order; TRAIN_SETS / TEST_SETS: name -> the datasets it holds (pooled: one
+# set "pooled" each); TEST_DATASETS: every dataset some test set holds
+PROTOCOL, DATASETS, TRAIN_SETS, TEST_SETS = configure_protocol()
+TEST_DATASETS = list(target_datasets(TEST_SETS))
+# the evaluation settings the rules' code uses (the protocol shapes the DAG)
+EVALUATION = {k: v for k, v in config["evaluation"].items() if k != "protocol"}
+
+
 def repo_path(path):
     """A path from the config: relative to the working directory when it
     exists there, else to the workflow's own folder (resources/ ships there)."""
@@ -53,26 +86,114 @@ def repo_path(path):
 DEMO_WHEEL = repo_path(config["demo"]["wheel"])
 
 
+def _one_of(names):
+    return "|".join(re.escape(n) for n in names)
+
+
 wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
     model="|".join(MODEL_NAMES),
     ensemble="|".join(ENSEMBLE_NAMES),
+    dataset=_one_of(DATASETS),
+    train_set=_one_of(TRAIN_SETS),
+    target=_one_of(TEST_SETS),
+
+
+# -- paths: every rule file names its files through these ---------------------
+# results/shards/{dataset}/{split}                 shards of one dataset's split
+# results/models/{train_set}/{model}/              a detector trained on a train set
+# results/predictions/{train_set}/{model}/{split}.csv   val: the train set's val
+#                                                  split; test: every test dataset
+# results/metrics/{train_set}/{target}/{model}.json     one cell of the matrix
+# results/ensembles/{train_set}/{ensemble}/        fitted on the train set's val
+# results/ensembles/{train_set}/{ensemble}/test/{target}/   applied to a test set
+# (arguments may be wildcards: shard_dir("{dataset}", "{split}"))
+
+
+def shard_dir(dataset, split):
+    return f"results/shards/{dataset}/{split}"
+
+
+def batch_report(dataset, split, batch):
+    return f"results/preprocess/{dataset}/{split}/batch-{batch}.csv"
+
+
+def model_file(train_set, model, name):
+    return f"results/models/{train_set}/{model}/{name}"
+
+
+def model_files(train_set, name, models=None):
+    """One file of every (enabled) model trained on ``train_set``."""
+    return [model_file(train_set, m, name) for m in (models or MODELS)]
+
+
+def prediction_file(train_set, model, split):
+    return f"results/predictions/{train_set}/{model}/{split}.csv"
+
+
+def predictions(train_set, split, models=None):
+    return [prediction_file(train_set, m, split) for m in (models or MODELS)]
+
+
+def metrics_file(train_set, target, model):
+    return f"results/metrics/{train_set}/{target}/{model}.json"
+
+
+def ensemble_dir(train_set, name):
+    return f"results/ensembles/{train_set}/{name}"
+
+
+def ensemble_test_dir(train_set, name, target):
+    return f"{ensemble_dir(train_set, name)}/test/{target}"
+
+
+def ensemble_fit_files(out_dir):
+    """Role -> file of an ensemble's fit (catalog.ENSEMBLE_FIT_FILES)."""
+    return {role: f"{out_dir}/{name}" for role, name in ENSEMBLE_FIT_FILES.items()}
+
+
+def ensemble_test_file(train_set, name, target, role):
+    """One file of an ensemble applied to a test set (catalog.ENSEMBLE_TEST_FILES)."""
+    test_dir = ensemble_test_dir(train_set, name, target)
+    return f"{test_dir}/{ENSEMBLE_TEST_FILES[role]}"
 
 
 def final_outputs():
-    """Everything `snakemake` builds by default."""
-    return [
-        "results/summary.csv",
-        "results/summary.md",
+    """Everything `snakemake` builds by default: under the pooled protocol the
+    summary (and the bundle), else the cross-dataset matrix; the metrics of
+    every single model on every test set under both."""
+    out = [
         "results/preprocess/report.csv",
+        *[
+            metrics_file(t, target, m)
+            for t in TRAIN_SETS
+            for target in TEST_SETS
+            for m in MODELS
+        ],
+    ]
+    if PROTOCOL == POOLED:
+        return [
+            "results/summary.csv",
+            "results/summary.md",
+            *out,
+            # the trained members and ensembles, for scoring new videos
+            "results/bundle",
+        ]
+    return ["results/cross_dataset.csv", "results/cross_dataset.md", *out]
+
+
+def demo_extra_markers():
+    """The files that mark the extra demo datasets (demo.extra) complete."""
+    return [
+        demo_marker(x["root"], x.get("layout", "csv")) for x in config["demo"]["extra"]
     ]
 
 
 def ingest_inputs(wildcards):
     """The demo dataset is generated first when enabled; real roots are read in place."""
     if config["demo"]["generate"]:
-        return ["results/demo/metadata.json"]
+        return ["results/demo/metadata.json", *demo_extra_markers()]
     return []
 
 
@@ -81,44 +202,65 @@ def model_config(wildcards):
     return config["models"].get(wildcards.model, {})
 
 
-def n_batches(split):
-    """Number of preprocessing batch jobs of a split, known once the split exists."""
+@functools.lru_cache(maxsize=None)
+def _videos_per_dataset(split_csv, mtime):
+    table = pd.read_csv(split_csv, usecols=["dataset"], dtype=str)
+    return table["dataset"].value_counts().to_dict()
+
+
+def n_batches(dataset, split):
+    """Number of preprocessing batch jobs of one dataset's split, known once
+    the split exists (each batch holds videos of one dataset only)."""
     split_csv = checkpoints.split.get().output[split]
-    n_videos = len(pd.read_csv(split_csv, usecols=["video_id"]))
+    counts = _videos_per_dataset(split_csv, os.path.getmtime(split_csv))
+    n_videos = counts.get(dataset, 0)
     return max(1, math.ceil(n_videos / config["preprocess"]["videos_per_job"]))
 
 
 def batch_reports(wildcards):
-    """The batch reports of one split (input of its shard packing)."""
-    return expand(
-        "results/preprocess/{split}/batch-{batch:05d}.csv",
-        split=wildcards.split,
-        batch=range(n_batches(wildcards.split)),
-    )
+    """The batch reports of one dataset's split (input of its shard packing)."""
+    return [
+        batch_report(wildcards.dataset, wildcards.split, f"{batch:05d}")
+        for batch in range(n_batches(wildcards.dataset, wildcards.split))
+    ]
 
 
 def all_batch_reports(wildcards):
     return [
-        f"results/preprocess/{split}/batch-{batch:05d}.csv"
+        batch_report(dataset, split, f"{batch:05d}")
+        for dataset in DATASETS
         for split in SPLITS
-        for batch in range(n_batches(split))
+        for batch in range(n_batches(dataset, split))
     ]
 
 
-def predictions(models, splits):
-    return expand("results/predictions/{model}/{split}.csv", model=models, split=splits)
+def train_shards(split):
+    """Input function: the shard folders of ``split`` of the training set's
+    datasets (a training job reads exactly these)."""
+
+    def shards(wildcards):
+        return [shard_dir(d, split) for d in TRAIN_SETS[wildcards.train_set]]
+
+    return shards
 
 
-def ensemble_dir(name):
-    return f"results/ensembles/{name}"
+def predict_shards(wildcards):
+    """The shards a prediction job reads: the training set's own val split
+    (thresholds, ensemble fits), or the test split of every test dataset."""
+    if wildcards.split == "val":
+        return train_shards("val")(wildcards)
+    return [shard_dir(d, "test") for d in TEST_DATASETS]
 
 
 def all_ensemble_files(wildcards):
-    """Every file of every ensemble, named ``<ensemble>_<role>`` (summary input)."""
+    """Every file of every ensemble trained on the pooled set and tested on
+    the pooled test set, named ``<ensemble>_<role>`` (summary input)."""
     return {
         f"{name}_{role}": path
         for name in ENSEMBLES
-        for role, path in ensemble_files(ensemble_dir(name)).items()
+        for role, path in ensemble_files(
+            ensemble_dir(POOLED, name), ensemble_test_dir(POOLED, name, POOLED)
+        ).items()
     }
 
 
@@ -158,3 +300,66 @@ def train_weights(wildcards):
     if config["models"].get(wildcards.model, {}).get("pretrained") == "optional":
         files = [f for f in files if os.path.exists(f) or fetchable(f, WEIGHTS_CATALOG)]
     return [os.path.normpath(f) for f in files]
+
+
+def demo_cue_table(wildcards):
+    """The demo's ground truth per cue (summary input), when the demo is used."""
+    if config["demo"]["generate"]:
+        return {"cues": "results/demo/cues.csv"}
+    return {}
+
+
+# -- the bundle and scoring new videos (rules/bundle.smk, rules/score.smk) ----
+
+BUNDLE_ENSEMBLE_ROLES = ["members", "weights", "metrics"]
+
+
+def bundle_ensemble_files(wildcards):
+    """The JSON files of every ensemble, named ``<ensemble>_<role>``."""
+    return {
+        f"{name}_{role}": path
+        for name in ENSEMBLES
+        for role, path in ensemble_files(
+            ensemble_dir(POOLED, name), ensemble_test_dir(POOLED, name, POOLED)
+        ).items()
+        if role in BUNDLE_ENSEMBLE_ROLES
+    }
+
+
+SCORE_BUNDLE = config["score_bundle"]
+
+
+def score_input_files(wildcards):
+    """The folders, lists and files of score_input that exist (inputs of
+    score_videos; a name that does not exist is reported as unreadable)."""
+    value = config.get("score_input")
+    if not value:
+        raise WorkflowError(
+            "nothing to score: set score_input, e.g. "
+            "`snakemake score --config score_input=FOLDER_OR_LIST`"
+        )
+    items = [value] if isinstance(value, str) else list(value)
+    # braces would read as wildcards
+    return [p.replace("{", "{{").replace("}", "}}") for p in items if os.path.exists(p)]
+
+
+def score_batch_reports(wildcards):
+    """The preprocessing batch reports of the videos to score."""
+    from deepfake_ensemble.score import batch_count
+
+    videos = checkpoints.score_videos.get().output.videos
+    n_videos = len(pd.read_csv(videos, usecols=["video_id"]))
+    n = batch_count(n_videos, config["preprocess"]["videos_per_job"])
+    return expand("results/score/preprocess/batch-{batch:05d}.csv", batch=range(n))
+
+
+def score_members():
+    """The bundle's members (those of this run until the bundle exists)."""
+    index = os.path.join(SCORE_BUNDLE, "bundle.json")
+    if os.path.isfile(index):
+        with open(index) as handle:
+            return list(json.load(handle)["members"])
+    return MODELS
+
+
+SCORE_MEMBERS = score_members()

@@ -1,29 +1,35 @@
-# Metrics of each single detector on val and test, from its predictions and
-# the split lists (every video of a split counts, with its group).
+# Metrics of each single detector in each cell of the matrix (training set,
+# test set): on the test set's split lists and on its training set's
+# validation split (every video of a split counts, with its group).
 
 
 rule evaluate_model:
     input:
-        val="results/predictions/{model}/val.csv",
-        test="results/predictions/{model}/test.csv",
-        size_json="results/models/{model}/size.json",
+        val=prediction_file("{train_set}", "{model}", "val"),
+        test=prediction_file("{train_set}", "{model}", "test"),
+        size_json=model_file("{train_set}", "{model}", "size.json"),
         # every video of the split counts (no face: the evaluation.no_face policy)
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
-        metrics="results/metrics/{model}.json",
+        metrics=metrics_file("{train_set}", "{target}", "{model}"),
         roc=report(
-            "results/metrics/{model}_roc.png",
+            "results/metrics/{train_set}/{target}/{model}_roc.png",
             caption="../report/roc_model.rst",
             category="2. Single models",
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "ROC curve (test)"},
+            labels={
+                "model": "{model}",
+                "figure": "ROC curve (trained on {train_set}, tested on {target})",
+            },
         ),
     log:
-        f"{LOGS}/evaluate_model/{{model}}.log",
+        f"{LOGS}/evaluate_model/{{train_set}}/{{target}}/{{model}}.log",
     conda:
         "../envs/ensemble.yaml"
     params:
-        evaluation=config["evaluation"],
+        evaluation=EVALUATION,
+        train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
+        test_datasets=lambda wildcards: TEST_SETS[wildcards.target],
     script:
         "../scripts/evaluate_model.py"

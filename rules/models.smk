@@ -1,30 +1,37 @@
 # The four single detectors share one training, one prediction and one
-# evaluation path; they differ only by their registry entry and config.
+# evaluation path; they differ only by their registry entry and config. Each
+# (training set, model) pair is one job: under evaluation.protocol
+# cross_dataset or leave_one_out a detector is trained once per training set
+# (rules/common.smk: TRAIN_SETS), never twice for the same pair.
 
 
 rule train:
     input:
-        train="results/shards/train",
-        val="results/shards/val",
+        # the train and val shards of exactly the training set's datasets
+        train=train_shards("train"),
+        val=train_shards("val"),
         # the files it starts from (rules/weights.smk fetches the backbones)
         weights=train_weights,
     output:
-        best="results/models/{model}/best.pt",
-        last="results/models/{model}/last.pt",
-        history="results/models/{model}/history.csv",
-        size_json="results/models/{model}/size.json",
-        start="results/models/{model}/start.json",
+        best=model_file("{train_set}", "{model}", "best.pt"),
+        last=model_file("{train_set}", "{model}", "last.pt"),
+        history=model_file("{train_set}", "{model}", "history.csv"),
+        size_json=model_file("{train_set}", "{model}", "size.json"),
+        start=model_file("{train_set}", "{model}", "start.json"),
         curve=report(
-            "results/models/{model}/training_curve.png",
+            model_file("{train_set}", "{model}", "training_curve.png"),
             caption="../report/training_curve.rst",
             category="2. Single models",
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "training curve"},
+            labels={
+                "model": "{model}",
+                "figure": "training curve (trained on {train_set})",
+            },
         ),
     log:
-        f"{LOGS}/train/{{model}}.log",
+        f"{LOGS}/train/{{train_set}}/{{model}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{model}}.tsv"
+        f"{BENCHMARKS}/train/{{train_set}}/{{model}}.tsv"
     conda:
         "../envs/train.yaml"
     threads: 8
@@ -38,19 +45,22 @@ rule train:
         model_config=model_config,
         train=config["train"],
         seed=config["seed"],
-        resume_dir="results/models/{model}/resume",
+        resume_dir=model_file("{train_set}", "{model}", "resume"),
     script:
         "../scripts/train.py"
 
 
 rule predict:
     input:
-        checkpoint="results/models/{model}/best.pt",
-        shards="results/shards/{split}",
+        checkpoint=model_file("{train_set}", "{model}", "best.pt"),
+        # val: the training set's own val split; test: every test dataset's
+        shards=predict_shards,
     output:
-        predictions="results/predictions/{model}/{split}.csv",
+        predictions=prediction_file("{train_set}", "{model}", "{split}"),
     log:
-        f"{LOGS}/predict/{{model}}/{{split}}.log",
+        f"{LOGS}/predict/{{train_set}}/{{model}}/{{split}}.log",
+    wildcard_constraints:
+        split="val|test",
     conda:
         "../envs/train.yaml"
     threads: 8

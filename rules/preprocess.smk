@@ -1,14 +1,16 @@
-# Frame sampling and face cropping, a batch of videos per job (each video is
-# processed, cached and reported on its own), packed into HDF5 shards per split.
+# Frame sampling and face cropping, a batch of videos of one dataset per job
+# (each video is processed, cached and reported on its own), packed into HDF5
+# shards per dataset and split, so that a training set reads exactly the
+# shards of its datasets.
 
 
 rule preprocess_batch:
     input:
         split="results/splits/{split}.csv",
     output:
-        report="results/preprocess/{split}/batch-{batch}.csv",
+        report=batch_report("{dataset}", "{split}", "{batch}"),
     log:
-        f"{LOGS}/preprocess/{{split}}/batch-{{batch}}.log",
+        f"{LOGS}/preprocess/{{dataset}}/{{split}}/batch-{{batch}}.log",
     group:
         "preprocess"
     conda:
@@ -30,11 +32,11 @@ rule pack_shards:
     input:
         reports=batch_reports,
     output:
-        shards=directory("results/shards/{split}"),
+        shards=directory(shard_dir("{dataset}", "{split}")),
     log:
-        f"{LOGS}/pack_shards/{{split}}.log",
+        f"{LOGS}/pack_shards/{{dataset}}/{{split}}.log",
     benchmark:
-        f"{BENCHMARKS}/pack_shards/{{split}}.tsv"
+        f"{BENCHMARKS}/pack_shards/{{dataset}}/{{split}}.tsv"
     conda:
         "../envs/preprocess.yaml"
     resources:
@@ -49,7 +51,7 @@ rule pack_shards:
 rule preprocess_report:
     input:
         reports=all_batch_reports,
-        shards=expand("results/shards/{split}", split=SPLITS),
+        shards=[shard_dir(d, s) for d in DATASETS for s in SPLITS],
     output:
         report="results/preprocess/report.csv",
         summary=report(

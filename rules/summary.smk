@@ -1,15 +1,17 @@
 # Single models and ensembles side by side: the table, the figures and the
-# answer to the study's question.
+# answer to the study's question (evaluation.protocol pooled: trained on the
+# pooled training set, tested on the pooled test set).
 
 
 rule summarize:
     input:
         unpack(all_ensemble_files),
-        val=predictions(MODELS, ["val"]),
-        test=predictions(MODELS, ["test"]),
-        sizes=expand("results/models/{model}/size.json", model=MODELS),
-        histories=expand("results/models/{model}/history.csv", model=MODELS),
-        starts=expand("results/models/{model}/start.json", model=MODELS),
+        unpack(demo_cue_table),
+        val=predictions(POOLED, "val"),
+        test=predictions(POOLED, "test"),
+        sizes=model_files(POOLED, "size.json"),
+        histories=model_files(POOLED, "history.csv"),
+        starts=model_files(POOLED, "start.json"),
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
@@ -50,6 +52,12 @@ rule summarize:
             category="2. Single models",
             labels={"model": "all", "figure": "training curves"},
         ),
+        by_cue=report(
+            "results/summary_by_cue.csv",
+            caption="../report/by_cue.rst",
+            category="4. Summary",
+            labels={"table": "detection by cue (demo)"},
+        ),
         starts=report(
             "results/model_starts.csv",
             caption="../report/model_starts.rst",
@@ -64,6 +72,6 @@ rule summarize:
         models=MODELS,
         ensembles=ENSEMBLES,
         ensemble=config["ensemble"],
-        evaluation=config["evaluation"],
+        evaluation=EVALUATION,
     script:
         "../scripts/summarize.py"

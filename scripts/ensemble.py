@@ -1,4 +1,4 @@
-"""Rule ensemble: fit one ensemble on val, evaluate it on test."""
+"""Rule ensemble: fit one ensemble on one training set's validation predictions."""
 
 import sys
 from pathlib import Path
@@ -13,11 +13,10 @@ with rule_job(snakemake):
     ensemble(
         name=snakemake.wildcards.ensemble,
         val_csvs=dict(zip(models, snakemake.input.val, strict=True)),
-        test_csvs=dict(zip(models, snakemake.input.test, strict=True)),
-        metrics_jsons=dict(zip(models, snakemake.input.metrics, strict=True)),
-        out_dir=Path(snakemake.output.metrics).parent,
+        size_jsons=dict(zip(models, snakemake.input.sizes, strict=True)),
+        out_dir=Path(snakemake.output.members).parent,
         cfg=dict(snakemake.params.ensemble),
         val_split=snakemake.input.val_split,
-        test_split=snakemake.input.test_split,
         evaluation=dict(snakemake.params.evaluation),
+        train_datasets=list(snakemake.params.train_datasets),
     )

@@ -1,4 +1,5 @@
-"""Rule evaluate_model: metrics and ROC curve of one detector."""
+"""Rule evaluate_model: metrics and ROC curve of one detector in one cell
+(training set, test set)."""
 
 import sys
 from pathlib import Path
@@ -19,4 +20,8 @@ with rule_job(snakemake):
         val_split=snakemake.input.val_split,
         test_split=snakemake.input.test_split,
         evaluation=dict(snakemake.params.evaluation),
+        train_datasets=list(snakemake.params.train_datasets),
+        test_datasets=list(snakemake.params.test_datasets),
+        cell=f"trained on {snakemake.wildcards.train_set}, "
+        f"tested on {snakemake.wildcards.target}",
     )

@@ -1,4 +1,4 @@
-"""Rule generate_demo: the synthetic demo dataset and its cue table."""
+"""Rule generate_demo: the synthetic demo dataset(s) and their cue table."""
 
 import sys
 from pathlib import Path
@@ -15,4 +15,5 @@ with rule_job(snakemake):
         demo=dict(snakemake.params.demo),
         cues=snakemake.output.cues,
         datasets=[dict(d) for d in snakemake.params.datasets],
+        extra_markers=list(snakemake.output.extra),
     )

@@ -1,4 +1,4 @@
-"""Rule pack_shards: the HDF5 shards of one split."""
+"""Rule pack_shards: the HDF5 shards of one dataset's split."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Rule predict: per-frame fake probabilities of one model on one split."""
+"""Rule predict: per-frame fake probabilities of one model on one split
+(val: its training set's datasets; test: every test dataset)."""
 
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from deepfake_ensemble.workflow import rule_job
 with rule_job(snakemake):
     predict(
         checkpoint=snakemake.input.checkpoint,
-        shards=snakemake.input.shards,
+        shards=list(snakemake.input.shards),
         out_csv=snakemake.output.predictions,
         train_config=dict(snakemake.params.train),
     )

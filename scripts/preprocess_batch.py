@@ -11,6 +11,7 @@ from deepfake_ensemble.workflow import rule_job
 with rule_job(snakemake):
     preprocess_batch(
         split_csv=snakemake.input.split,
+        dataset=snakemake.wildcards.dataset,
         batch=int(snakemake.wildcards.batch),
         report_csv=snakemake.output.report,
         cache_dir=snakemake.params.cache_dir,

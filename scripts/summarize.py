@@ -25,5 +25,6 @@ with rule_job(snakemake):
         cfg=dict(snakemake.params.ensemble),
         splits={"val": snakemake.input.val_split, "test": snakemake.input.test_split},
         evaluation=dict(snakemake.params.evaluation),
+        cues=snakemake.input.get("cues"),
         outputs=dict(snakemake.output.items()),
     )

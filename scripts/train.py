@@ -1,4 +1,4 @@
-"""Rule train: one detector (resumes after a kill)."""
+"""Rule train: one detector on one training set (resumes after a kill)."""
 
 import sys
 from pathlib import Path
@@ -11,8 +11,8 @@ from deepfake_ensemble.workflow import rule_job
 with rule_job(snakemake) as threads:
     train(
         model=snakemake.wildcards.model,
-        train_shards=snakemake.input.train,
-        val_shards=snakemake.input.val,
+        train_shards=list(snakemake.input.train),
+        val_shards=list(snakemake.input.val),
         out_dir=Path(snakemake.output.best).parent,
         resume_dir=snakemake.params.resume_dir,
         model_config=dict(snakemake.params.model_config),

@@ -64,6 +64,31 @@ def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
         },
         seed=cfg["seed"],
     )
+    score_preprocess_rules(run, out, cfg)
+
+
+def score_preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
+    """rules/score.smk's preprocessing env rules, with the run's bundle."""
+    from deepfake_ensemble.stages import score
+
+    bundle = run / "results/bundle"
+    score.score_videos(
+        score_input=str(run / "results/demo"), out_csv=out / "score/videos.csv"
+    )
+    score.score_preprocess(
+        videos_csv=out / "score/videos.csv",
+        bundle_dir=bundle,
+        batch=1,
+        report_csv=out / "score/batch-00001.csv",
+        cache_dir=out / "faces",
+        cfg={**cfg["preprocess"], "videos_per_job": 2},
+    )
+    score.score_shards(
+        batch_reports=[out / "score/batch-00001.csv"],
+        bundle_dir=bundle,
+        shard_dir=out / "score/shards",
+        cfg=cfg["preprocess"],
+    )
 
 
 def train_rules(run: Path, out: Path, cfg: dict) -> None:
@@ -93,10 +118,15 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
     assert (out / "weights/SHA256SUMS").read_text() == f"{sha}  {name}\n"
 
     model = "xception"
+    # the shards of every dataset of the run (results/shards/{dataset}/{split})
+    shards = {
+        split: [run / f"results/shards/{d['name']}/{split}" for d in cfg["datasets"]]
+        for split in ("train", "val", "test")
+    }
     models.train(
         model=model,
-        train_shards=run / "results/shards/train",
-        val_shards=run / "results/shards/val",
+        train_shards=shards["train"],
+        val_shards=shards["val"],
         out_dir=out / f"models/{model}",
         resume_dir=out / f"models/{model}/resume",
         model_config={**cfg["models"][model], "epochs": 1, "max_steps_per_epoch": 1},
@@ -106,57 +136,142 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
     )
     models.predict(
         checkpoint=out / f"models/{model}/best.pt",
-        shards=run / "results/shards/test",
+        shards=shards["test"],
         out_csv=out / f"predictions/{model}/test.csv",
+        train_config=cfg["train"],
+    )
+    score_train_rules(run, out, cfg)
+
+
+def score_train_rules(run: Path, out: Path, cfg: dict) -> None:
+    """rules/bundle.smk's export and rules/score.smk's GPU rule."""
+    from deepfake_ensemble.stages import bundle, score
+
+    res = run / "results"
+    dataset = cfg["datasets"][0]["name"]
+    # evaluation.protocol pooled: trained on "pooled", tested on "pooled"
+    ens = res / "ensembles/pooled"
+    names = [p.name for p in sorted(ens.iterdir())]
+    bundle.export(
+        out_dir=out / "bundle",
+        checkpoints={m: res / f"models/pooled/{m}/best.pt" for m in MODEL_NAMES},
+        model_metrics={m: res / f"metrics/pooled/pooled/{m}.json" for m in MODEL_NAMES},
+        ensembles={
+            n: {
+                role: path
+                for role, path in ensemble_files(
+                    ens / n, ens / n / "test/pooled"
+                ).items()
+                if role in ("members", "weights", "metrics")
+            }
+            for n in names
+        },
+        train_shards=res / f"shards/{dataset}/train",
+        summary_csv=res / "summary.csv",
+        split_counts=res / "splits/counts.csv",
+        split=cfg["split"],
+        datasets=cfg["datasets"],
+        evaluation=cfg["evaluation"],
+        video_timeout_s=cfg["preprocess"]["video_timeout_s"],
+    )
+    score.score_predict(
+        bundle_dir=out / "bundle",
+        model="ictu_oculi",
+        shards=res / f"shards/{dataset}/test",
+        out_csv=out / "score/predictions/ictu_oculi.csv",
         train_config=cfg["train"],
     )
 
 
 def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
-    from deepfake_ensemble.stages import ensembles, evaluate, summary
+    from deepfake_ensemble.stages import crossdomain, ensembles, evaluate, summary
 
     res = run / "results"
+    # evaluation.protocol pooled: one training set and one test set, "pooled"
+    datasets = [d["name"] for d in cfg["datasets"]]
+    sets = {"pooled": datasets}
+    ens = res / "ensembles/pooled"
 
     def preds(split: str) -> dict[str, Path]:
-        return {m: res / f"predictions/{m}/{split}.csv" for m in MODEL_NAMES}
+        return {m: res / f"predictions/pooled/{m}/{split}.csv" for m in MODEL_NAMES}
+
+    def model_files(name: str) -> dict[str, Path]:
+        return {m: res / f"models/pooled/{m}/{name}" for m in MODEL_NAMES}
 
     evaluate.evaluate_model(
         model="capsule",
-        val_csv=res / "predictions/capsule/val.csv",
-        test_csv=res / "predictions/capsule/test.csv",
-        size_json=res / "models/capsule/size.json",
+        val_csv=res / "predictions/pooled/capsule/val.csv",
+        test_csv=res / "predictions/pooled/capsule/test.csv",
+        size_json=res / "models/pooled/capsule/size.json",
         out_json=out / "metrics/capsule.json",
         out_roc=out / "metrics/capsule_roc.png",
         val_split=res / "splits/val.csv",
         test_split=res / "splits/test.csv",
         evaluation=cfg["evaluation"],
+        train_datasets=datasets,
+        test_datasets=datasets,
     )
     ensembles.ensemble(
         name="all_stacked",
         val_csvs=preds("val"),
-        test_csvs=preds("test"),
-        metrics_jsons={m: res / f"metrics/{m}.json" for m in MODEL_NAMES},
+        size_jsons=model_files("size.json"),
         out_dir=out / "ensembles/all_stacked",
         cfg=cfg["ensemble"],
         val_split=res / "splits/val.csv",
+        evaluation=cfg["evaluation"],
+        train_datasets=datasets,
+    )
+    ensembles.ensemble_test(
+        fit_files=ensemble_files(out / "ensembles/all_stacked"),
+        test_csvs=preds("test"),
+        out_dirs={"pooled": out / "ensembles/all_stacked/test/pooled"},
+        test_sets=sets,
+        val_split=res / "splits/val.csv",
         test_split=res / "splits/test.csv",
         evaluation=cfg["evaluation"],
+        train_datasets=datasets,
     )
-    names = [p.name for p in sorted((res / "ensembles").iterdir())]
+    names = [p.name for p in sorted(ens.iterdir())]
+    files = {n: ensemble_files(ens / n, ens / n / "test/pooled") for n in names}
+    crossdomain.cross_dataset(
+        protocol="pooled",
+        train_sets=sets,
+        test_sets=sets,
+        val_csvs={("pooled", m): p for m, p in preds("val").items()},
+        test_csvs={("pooled", m): p for m, p in preds("test").items()},
+        members_jsons={("pooled", n): f["members"] for n, f in files.items()},
+        val_frames={("pooled", n): f["val_frames"] for n, f in files.items()},
+        test_frames={
+            ("pooled", n, "pooled"): f["test_frames"] for n, f in files.items()
+        },
+        val_split=res / "splits/val.csv",
+        test_split=res / "splits/test.csv",
+        outputs={
+            "csv": out / "cross_dataset.csv",
+            "md": out / "cross_dataset.md",
+            "drop": out / "cross_dataset_drop.csv",
+            "members": out / "cross_dataset_members.csv",
+        },
+        heatmaps={"all_stacked": out / "figures/cross_dataset/all_stacked.png"},
+        cfg=cfg["ensemble"],
+        evaluation=cfg["evaluation"],
+    )
     summary.summarize(
         val_csvs=preds("val"),
         test_csvs=preds("test"),
-        sizes={m: res / f"models/{m}/size.json" for m in MODEL_NAMES},
-        histories={m: res / f"models/{m}/history.csv" for m in MODEL_NAMES},
-        starts={m: res / f"models/{m}/start.json" for m in MODEL_NAMES},
-        ensembles={n: ensemble_files(res / "ensembles" / n) for n in names},
+        sizes=model_files("size.json"),
+        histories=model_files("history.csv"),
+        starts=model_files("start.json"),
+        ensembles=files,
         cfg=cfg["ensemble"],
         splits={s: res / f"splits/{s}.csv" for s in ("val", "test")},
         evaluation=cfg["evaluation"],
+        cues=res / "demo/cues.csv",
         outputs={
             "csv": out / "summary.csv",
             "md": out / "summary.md",
             "by_dataset": out / "summary_by_dataset.csv",
+            "by_cue": out / "summary_by_cue.csv",
             "roc": out / "figures/roc_all.png",
             "confusion": out / "figures/confusion.png",
             "weights": out / "figures/weights.png",
@@ -164,7 +279,24 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
             "starts": out / "model_starts.csv",
         },
     )
-    assert set(ENSEMBLE_FILES) == set(ensemble_files(out / "ensembles/all_stacked"))
+    assert {p.name for p in (out / "ensembles/all_stacked").rglob("*.*")} == set(
+        ENSEMBLE_FILES.values()
+    )
+    score_ensemble_rules(run, out, cfg)
+
+
+def score_ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
+    """rules/score.smk's last rule, on the run's test split as videos to score."""
+    from deepfake_ensemble.stages import score
+
+    res = run / "results"
+    score.score(
+        videos_csv=res / "splits/test.csv",
+        batch_reports=sorted((res / "preprocess").glob("*/test/batch-*.csv")),
+        predictions={m: res / f"predictions/pooled/{m}/test.csv" for m in MODEL_NAMES},
+        bundle_dir=res / "bundle",
+        out_csv=out / "score/scores.csv",
+    )
 
 
 #: environment (envs/<name>.yaml) -> the rules it runs -> driver of them all
@@ -177,14 +309,34 @@ RULES = {
             "preprocess_batch",
             "pack_shards",
             "preprocess_report",
+            "score_videos",
+            "score_preprocess",
+            "score_shards",
         },
         preprocess_rules,
     ),
     "train": (
-        {"fetch_weights", "fetch_weights_file", "train", "predict"},
+        {
+            "fetch_weights",
+            "fetch_weights_file",
+            "train",
+            "predict",
+            "export",
+            "score_predict",
+        },
         train_rules,
     ),
-    "ensemble": ({"evaluate_model", "ensemble", "summarize"}, ensemble_rules),
+    "ensemble": (
+        {
+            "evaluate_model",
+            "ensemble",
+            "ensemble_test",
+            "summarize",
+            "cross_dataset",
+            "score",
+        },
+        ensemble_rules,
+    ),
 }
 
 

@@ -24,6 +24,10 @@ LIGHT = (
     "deepfake_ensemble.catalog",
     "deepfake_ensemble.pretrained",
     "deepfake_ensemble.evaluation",
+    "deepfake_ensemble.crossdomain",
+    "deepfake_ensemble.protocols",
+    "deepfake_ensemble.stages.crossdomain",
+    "deepfake_ensemble.stages.ensembles",
 )
 
 SCRIPT = """
@@ -39,7 +43,10 @@ from deepfake_ensemble.predictions import HISTORY_COLUMNS
 from deepfake_ensemble.summary import plot_training_curves
 
 history = pd.DataFrame(
-    [[1, 0.7, 0.7, 0.6, 0.62, 1e-4, 10.0], [2, 0.5, 0.6, 0.7, 0.75, 1e-4, 9.5]],
+    [
+        [1, 0.7, 0.7, 0.6, 0.62, 1e-4, 10.0, None, 4],
+        [2, 0.5, 0.6, 0.7, 0.75, 1e-4, 9.5, None, 4],
+    ],
     columns=list(HISTORY_COLUMNS),
 )
 with tempfile.TemporaryDirectory() as tmp:

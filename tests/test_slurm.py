@@ -223,12 +223,12 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm_ci_run, tmp_path):
     shutil.copytree(
         source, workdir, symlinks=True, ignore=shutil.ignore_patterns("slurm_logs")
     )
-    model_dir = workdir / "results" / "models" / RESUME_MODEL
+    model_dir = workdir / "results" / "models" / "pooled" / RESUME_MODEL
     shutil.rmtree(model_dir)
-    (workdir / "results" / "logs" / "train" / f"{RESUME_MODEL}.log").unlink()
+    (workdir / "results" / "logs" / "train" / "pooled" / f"{RESUME_MODEL}.log").unlink()
     longer = workdir / "longer.yaml"
     longer.write_text(f"models:\n  {RESUME_MODEL}:\n    epochs: {RESUME_EPOCHS}\n")
-    target = f"results/models/{RESUME_MODEL}/history.csv"
+    target = f"results/models/pooled/{RESUME_MODEL}/history.csv"
     log_path = tmp_path / "snakemake.log"
     cmd = snakemake_command(
         workdir,
@@ -297,7 +297,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm_ci_run, tmp_path):
     assert acct.loc[train_subs[1], "timelimit"] == "01:00:00"
 
     train_log = (
-        workdir / "results" / "logs" / "train" / f"{RESUME_MODEL}.log"
+        workdir / "results" / "logs" / "train" / "pooled" / f"{RESUME_MODEL}.log"
     ).read_text()
     resumed = RESUMED.findall(train_log)
     assert resumed, train_log[-3000:]
@@ -317,3 +317,67 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm_ci_run, tmp_path):
         target,
     )
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_score_entry_runs_on_slurm_and_writes_the_clis_scores(slurm_ci_run, tmp_path):
+    """`snakemake score` through the SLURM profile on the CI run's folder:
+    the batches in preprocessing group jobs, each member's prediction as a GPU
+    job, and results/score/scores.csv equal to `deepfake-ensemble score`."""
+    from test_score import assert_same_scores, run_cli
+
+    workdir, _, _ = slurm_ci_run
+    test = pd.read_csv(workdir / "results" / "splits" / "test.csv", dtype=str)
+    folder = tmp_path / "videos to score"
+    folder.mkdir()
+    for path in test["path"].iloc[:3]:
+        shutil.copy(path, folder / Path(path).name)
+    (folder / "empty.mp4").write_bytes(b"")
+    result = snakemake(
+        workdir,
+        *PROFILE_ARGS,
+        "--configfile",
+        str(CI_CONFIG),
+        "--config",
+        f"score_input={folder}",
+        "--",
+        "score",
+        timeout=900,
+    )
+    log = result.stdout + result.stderr
+    run = parse_run(log)
+    rules = {slurm_id: rule_of(s["log"]) for slurm_id, s in run["subs"].items()}
+    assert (
+        sorted(r for r in rules.values() if r == "score_predict")
+        == ["score_predict"] * 4
+    ), rules
+    assert any(r.startswith("group_preprocess") for r in rules.values()), rules
+    assert {"score_shards", "score"} <= set(rules.values()), rules
+    # only the list of videos is made on the submitting machine
+    local = re.findall(r"^local(?:rule|checkpoint) (\w+):", log, re.MULTILINE)
+    assert local == ["score_videos"], local
+    acct = sacct(run["run_id"])
+    assert set(acct.index) == set(rules)
+    assert (acct["state"] == "COMPLETED").all(), acct
+    for slurm_id, rule in rules.items():
+        has_gpu = "gres/gpu=1" in acct.loc[slurm_id, "alloc_tres"]
+        assert has_gpu == (rule == "score_predict"), (rule, acct.loc[slurm_id])
+
+    cli_out = tmp_path / "cli.csv"
+    done = run_cli(
+        "score",
+        "--bundle",
+        str(workdir / "results" / "bundle"),
+        str(folder),
+        "-o",
+        str(cli_out),
+        cwd=workdir,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_scores(
+        pd.read_csv(
+            workdir / "results" / "score" / "scores.csv",
+            keep_default_na=False,
+            na_values=[""],
+        ),
+        pd.read_csv(cli_out, keep_default_na=False, na_values=[""]),
+    )

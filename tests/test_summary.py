@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfake_ensemble.catalog import ENSEMBLE_NAMES
 from deepfake_ensemble.ensemble import build_ensemble
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.metrics import evaluate
@@ -120,7 +121,7 @@ def test_write_summary(study, tmp_path):
     assert list(back["name"]) == list(df["name"])
     md = (tmp_path / "summary.md").read_text()
     assert "| name | variant | members | video AUC | 95% CI |" in md
-    assert "| delong_p | grouped_p (Holm) | verdict |" in md
+    assert "| delong_p | grouped_p (Holm) | family | verdict |" in md
     assert md.count("\n| ") == len(df) + 1  # header + one line a row
     assert "## Verdicts" in md and "best2_soft: video AUC" in md
     assert "## Rules" in md and "- study: fraction of members voting fake" in md
@@ -232,8 +233,17 @@ def test_grouped_comparisons_and_holm_family(grouped):
     assert (df["n_groups"] == 6).all()
     tested = df[df["grouped_p_vs_best"].notna()]
     assert len(tested) == len(df) - 1  # every row but the best single model
-    expected = holm(list(tested["grouped_p_vs_best"]))
-    np.testing.assert_allclose(tested["grouped_p_holm"], expected)
+    primary = tested[tested["holm_family"] == "primary"]
+    secondary = tested[tested["holm_family"] == "secondary"]
+    # the study's ensembles (frame-level rule) form the primary family
+    study_six = {n for n in ENSEMBLE_NAMES if n.endswith(("_hard", "_soft"))}
+    assert len(study_six) == 6
+    built = {n for n in tested["name"] if n in study_six}
+    assert built and set(primary["name"]) == built
+    assert len(primary) + len(secondary) == len(tested)
+    for family in (primary, secondary):
+        expected = holm(list(family["grouped_p_vs_best"]))
+        np.testing.assert_allclose(family["grouped_p_holm"], expected)
     assert (tested["grouped_df"] == 5).all()
     for _, row in tested.iterrows():
         if row["grouped_p_holm"] < 0.05:
@@ -246,7 +256,8 @@ def test_grouped_comparisons_and_holm_family(grouped):
     notes = summary_notes(df, splits["test"])
     assert "30 videos (15 real, 15 fake) in 6 groups" in notes
     assert "6 test groups, fewer than 10" in notes and "wide" in notes
-    assert f"family of the {len(tested)} comparisons" in notes
+    assert f"two families of the {len(tested)} comparisons" in notes
+    assert f"primary family of the {len(primary)} comparisons" in notes
 
 
 def test_thresholds_and_variants(grouped):

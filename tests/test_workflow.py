@@ -30,6 +30,7 @@ def test_dry_run_lists_every_stage(tmp_path):
         "predict",
         "evaluate_model",
         "ensemble",
+        "ensemble_test",
         "summarize",
     ]:
         assert rule in out, f"{rule} missing from the dry run:\n{out}"
@@ -41,9 +42,11 @@ def test_rulegraph_and_dag(tmp_path):
     for rule in ["train", "predict", "ensemble", "summarize"]:
         assert f'label = "{rule}"' in graph
     dag = snakemake(tmp_path, "--dag").stdout
-    # one node per job: a training job per model, an ensemble job per ensemble
+    # one node per job: a training job per model, an ensemble fit and an
+    # ensemble test job per ensemble (evaluation.protocol pooled)
     assert dag.count('label = "train') == len(MODELS)
-    assert dag.count('label = "ensemble') == len(ENSEMBLES)
+    assert dag.count('label = "ensemble\\n') == len(ENSEMBLES)
+    assert dag.count('label = "ensemble_test') == len(ENSEMBLES)
 
 
 def test_dry_run_of_a_real_dataset_config(tmp_path):
@@ -75,23 +78,30 @@ def test_demo_workflow_end_to_end(local_ci_run):
     report = pd.read_csv(wd / "results/preprocess/report.csv")
     assert len(report) == len(manifest)
     for model in MODELS:
-        ckpt = torch.load(wd / f"results/models/{model}/best.pt", weights_only=True)
+        # evaluation.protocol pooled: one training set, named pooled
+        ckpt = torch.load(
+            wd / f"results/models/pooled/{model}/best.pt", weights_only=True
+        )
         assert ckpt["model_name"] == model
-        history = pd.read_csv(wd / f"results/models/{model}/history.csv")
+        history = pd.read_csv(wd / f"results/models/pooled/{model}/history.csv")
         assert len(history) >= 1
         for split in ("val", "test"):
-            pred = pd.read_csv(wd / f"results/predictions/{model}/{split}.csv")
+            pred = pd.read_csv(wd / f"results/predictions/pooled/{model}/{split}.csv")
             assert pred["score"].between(0, 1).all()
             assert not pred.duplicated(["video_id", "frame_index"]).any()
-        metrics = json.loads((wd / f"results/metrics/{model}.json").read_text())
+        metrics = json.loads(
+            (wd / f"results/metrics/pooled/pooled/{model}.json").read_text()
+        )
         assert metrics["test"]["n_videos"] > 0
     for name in ENSEMBLES:
         metrics = json.loads(
-            (wd / f"results/ensembles/{name}/metrics.json").read_text()
+            (
+                wd / f"results/ensembles/pooled/{name}/test/pooled/metrics.json"
+            ).read_text()
         )
         assert metrics["n_videos"] > 0
         members = json.loads(
-            (wd / f"results/ensembles/{name}/members.json").read_text()
+            (wd / f"results/ensembles/pooled/{name}/members.json").read_text()
         )
         assert len(members["members"]) == (4 if name.startswith("all") else 2)
     summary = pd.read_csv(wd / "results/summary.csv")
@@ -146,3 +156,22 @@ def test_bad_input_ends_the_job_with_one_line(tmp_path, case):
     assert len(lines) == 1 and named in lines[0], out[-3000:]
     assert lines[0] in log.splitlines()
     assert "Traceback" not in out and "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_thread_count(local_ci_run, tmp_path):
+    """The CI-sized run with one core (every job one thread) writes the same
+    summary, byte for byte, as the session's run with two cores."""
+    snakemake(
+        tmp_path,
+        "--profile",
+        str(ROOT / "profiles" / "default"),
+        "--configfile",
+        str(CI_CONFIG),
+        "--cores",
+        "1",
+    )
+    for name in ("summary.csv", "summary_by_cue.csv"):
+        one = (tmp_path / "results" / name).read_bytes()
+        two = (local_ci_run / "results" / name).read_bytes()
+        assert one == two, name

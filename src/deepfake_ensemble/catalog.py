@@ -55,18 +55,45 @@ def ensembles_for(calibration: str = "platt") -> tuple[str, ...]:
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-#: the files of one ensemble's output folder, by role
-ENSEMBLE_FILES: dict[str, str] = {
-    "metrics": "metrics.json",
+#: how a demo dataset is laid out (``demo.extra[].layout``) -> the file its
+#: generation writes last, which marks it complete: ``dfdc`` (the videos and
+#: a ``metadata.json`` in one folder) or ``csv`` (``real/``, ``fake/`` and a
+#: ``videos.csv`` of ``path, label, group, original``), each read by ingest's
+#: layout of that name
+DEMO_LAYOUTS: dict[str, str] = {"dfdc": "metadata.json", "csv": "videos.csv"}
+
+
+def demo_marker(root: str | os.PathLike, layout: str = "csv") -> str:
+    """The file that marks the demo dataset at ``root`` complete."""
+    return os.path.normpath(os.path.join(os.fspath(root), DEMO_LAYOUTS[layout]))
+
+
+#: the files of an ensemble fitted on validation (rule ``ensemble``), by role
+#: (``weights.json`` holds everything fitted, as plain parameters)
+ENSEMBLE_FIT_FILES: dict[str, str] = {
     "members": "members.json",
     "weights": "weights.json",
-    "test_frames": "test_frames.csv",
-    "test_videos": "test_videos.csv",
     "val_frames": "val_frames.csv",
     "val_videos": "val_videos.csv",
 }
+#: the files of an ensemble applied to one test set (rule ``ensemble_test``)
+ENSEMBLE_TEST_FILES: dict[str, str] = {
+    "metrics": "metrics.json",
+    "test_frames": "test_frames.csv",
+    "test_videos": "test_videos.csv",
+}
+#: every file of an ensemble, by role
+ENSEMBLE_FILES: dict[str, str] = {**ENSEMBLE_TEST_FILES, **ENSEMBLE_FIT_FILES}
 
 
-def ensemble_files(out_dir: str | os.PathLike) -> dict[str, str]:
-    """Role -> path of every file of the ensemble folder ``out_dir``."""
-    return {role: str(Path(out_dir) / name) for role, name in ENSEMBLE_FILES.items()}
+def ensemble_files(
+    out_dir: str | os.PathLike, test_dir: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """Role -> path of every file of an ensemble: the fit's files in
+    ``out_dir``, those of its test set in ``test_dir`` (default ``out_dir``;
+    the workflow uses ``<out_dir>/test/<test set>``)."""
+    test_dir = out_dir if test_dir is None else test_dir
+    return {
+        role: str(Path(test_dir if role in ENSEMBLE_TEST_FILES else out_dir) / name)
+        for role, name in ENSEMBLE_FILES.items()
+    }

@@ -23,7 +23,7 @@ face has none). Also here: the operating threshold chosen on validation
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -107,6 +107,27 @@ def split_videos(df: pd.DataFrame, source: str = "split list") -> pd.DataFrame:
     if dup.any():
         raise InputError(f"{source}: video {out['video_id'][dup].iloc[0]!r} twice")
     return out.sort_values("video_id", ignore_index=True)
+
+
+def in_datasets(
+    table: pd.DataFrame, datasets: Sequence[str] | None, source: str = "table"
+) -> pd.DataFrame:
+    """The rows of ``table`` (a split list or a prediction table) whose
+    dataset is one of ``datasets`` (``None``: every row). The dataset is the
+    ``dataset`` column where there is one, else the video id's prefix before
+    the first ``/`` (ingest prefixes every id with its dataset)."""
+    if datasets is None:
+        return table
+    if "dataset" in table.columns:
+        ds = table["dataset"].astype(str)
+    elif "video_id" in table.columns:
+        ds = table["video_id"].astype(str).str.split("/", n=1).str[0]
+    else:
+        raise InputError(f"{source}: no dataset or video_id column")
+    keep = ds.isin([str(d) for d in datasets]).to_numpy()
+    if keep.all():
+        return table
+    return table[keep].reset_index(drop=True)
 
 
 def complete_videos(

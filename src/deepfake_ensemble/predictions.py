@@ -25,6 +25,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "val_video_auc",
     "lr",
     "seconds",
+    "peak_gpu_mb",
+    "micro_batch",
 )
 
 

@@ -113,8 +113,8 @@ class PreprocessConfig:
     upsample: int = 1
     detect_scale: float = 0.5
     max_detect_side: int | None = 1280
-    detect_every: int = 1
-    track_margin: float = 0.5
+    detect_every: int = 5
+    track_margin: float = 0.3
     faces: str = "largest"
     crop_scale: float = 1.3
     face_size: int = 320

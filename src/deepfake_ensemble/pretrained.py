@@ -28,7 +28,7 @@ The config rules (:func:`resolve_model_starts`)
     ``weights``, a catalogue file given to a detector it does not fit, and a
     frozen Capsule stem with no weights to freeze.
 
-The start record (``results/models/{model}/start.json``)
+The start record (``results/models/{train_set}/{model}/start.json``)
     written by training, read by the summary: the files loaded, their
     SHA-256, how many tensors each filled, left missing or did not use, and
     the input normalisation that follows from them.

@@ -2,9 +2,9 @@
 
 Shard format (``FORMAT_VERSION`` 1)
 -----------------------------------
-A split's shards live in one directory::
+A dataset's split's shards live in one directory::
 
-    results/shards/{split}/shard-00000.h5, shard-00001.h5, ..., index.json
+    results/shards/{dataset}/{split}/shard-00000.h5, shard-00001.h5, ..., index.json
 
 Each shard holds at most ``shard_max_videos`` videos; videos are ordered by
 ``video_id`` and never span two shards. ``index.json`` is written last and

@@ -156,6 +156,7 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
         )[0],
         "max_steps_per_epoch": cfg.get("max_steps_per_epoch"),
         "seq_len": resolve_seq_len(name, cfg),
+        "micro_batch": _micro_batch(name, cfg.get("micro_batch")),
     }
     if resolved["normalisation"] not in NORMALISATIONS:
         raise InputError(
@@ -165,6 +166,18 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
     if resolved["early_stopping"] is not None:
         resolved["early_stopping"] = int(resolved["early_stopping"])
     return json.loads(json.dumps(resolved))  # plain types only
+
+
+def _micro_batch(name: str, value: Any) -> int | str | None:
+    """``micro_batch``: None (whole batches), an item count, or ``auto``."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(
+            f"models.{name}.micro_batch must be a positive integer, 'auto' or "
+            f"null, not {value!r}"
+        )
+    return int(value)
 
 
 def config_hash(name: str, resolved: dict, seed: int, n_train: int, n_val: int) -> str:
@@ -355,6 +368,7 @@ class TrainingRun:
     stopped: bool = False
     epoch: int = 0  # the last finished epoch
     balance: bool = False  # class-balanced sampling (train.balance)
+    micro_batch: int | None = None  # items per forward pass; None: whole batch
 
     @property
     def cuda(self) -> bool:
@@ -453,6 +467,8 @@ def prepare_run(
         out_dir=out_dir,
         resume_dir=resume_dir,
         balance=bool(balance),
+        # "auto" starts from whole batches and halves on running out of memory
+        micro_batch=cfg["micro_batch"] if isinstance(cfg["micro_batch"], int) else None,
     )
 
 
@@ -534,10 +550,82 @@ def resume_state(run: TrainingRun) -> bool:
     return True
 
 
+def split_batch(batch, size: int) -> list:
+    """A collated batch (tensors, or tuples/lists of them) in chunks of
+    ``size`` items along the first dimension."""
+    if isinstance(batch, torch.Tensor):
+        return list(torch.split(batch, size))
+    if isinstance(batch, tuple | list):
+        columns = [split_batch(part, size) for part in batch]
+        return [type(batch)(chunk) for chunk in zip(*columns, strict=True)]
+    raise TypeError(f"cannot split a batch part of type {type(batch).__name__}")
+
+
+def _items(batch) -> int:
+    return len(batch) if isinstance(batch, torch.Tensor) else _items(batch[0])
+
+
+def accumulate_step(run: TrainingRun, batch, generator, epoch: int, step: int):
+    """Gradients of one batch's mean loss, summed over micro-batches of
+    ``run.micro_batch`` items (each chunk's mean loss weighted by its share
+    of the batch), so that one optimiser step sees the whole batch.
+
+    Equal to the whole-batch gradients up to floating point, except where a
+    layer couples the items of a batch: BatchNorm in training mode normalises
+    each micro-batch by its own statistics. Returns ``(loss, items)``.
+    """
+    total = _items(batch)
+    chunks = split_batch(batch, run.micro_batch) if run.micro_batch else [batch]
+    loss_sum = 0.0
+    for chunk in chunks:
+        _, loss, y, _, _ = forward_batch(
+            run.model,
+            run.spec,
+            chunk,
+            run.device,
+            run.cfg["input_size"],
+            run.cfg["normalisation"],
+            amp=run.cuda,
+            train=True,
+            generator=generator,
+        )
+        if not torch.isfinite(loss):
+            raise RuntimeError(
+                f"{run.name}: non-finite training loss ({loss.item()}) at epoch "
+                f"{epoch}, step {step}; lower models.{run.name}.optimizer.lr or "
+                f"check the input data"
+            )
+        (loss * (len(y) / total)).backward()
+        loss_sum += float(loss.detach()) * len(y)
+    return loss_sum / total, total
+
+
+def fitted_step(run: TrainingRun, batch, generator, epoch: int, step: int):
+    """:func:`accumulate_step`; with ``micro_batch: auto`` on CUDA, a step
+    that runs out of GPU memory is retried with half the micro-batch until it
+    fits (the size found is kept for the rest of the run and logged)."""
+    while True:
+        try:
+            return accumulate_step(run, batch, generator, epoch, step)
+        except torch.cuda.OutOfMemoryError:
+            if run.cfg.get("micro_batch") != "auto" or (run.micro_batch or 2) < 2:
+                raise
+            run.model.zero_grad(set_to_none=True)
+            if run.cuda:
+                torch.cuda.empty_cache()
+            run.micro_batch = max(1, (run.micro_batch or _items(batch)) // 2)
+            log.warning(
+                "%s: out of GPU memory; micro_batch now %d (batch %d)",
+                run.name,
+                run.micro_batch,
+                run.cfg["batch_size"],
+            )
+
+
 def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
     """One pass over the training set (reseeded from ``seed`` and ``epoch``);
     the mean training loss per item."""
-    cfg, spec, model, optimizer = run.cfg, run.spec, run.model, run.optimizer
+    cfg, model, optimizer = run.cfg, run.model, run.optimizer
     bs, max_steps = cfg["batch_size"], cfg["max_steps_per_epoch"]
     eseed = _epoch_seed(run.seed, epoch)
     seed_everything(eseed)
@@ -565,28 +653,11 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
     for step, batch in enumerate(loader, start=1):
         if step > n_steps:
             break
-        _, loss, y, _, _ = forward_batch(
-            model,
-            spec,
-            batch,
-            run.device,
-            cfg["input_size"],
-            cfg["normalisation"],
-            amp=run.cuda,
-            train=True,
-            generator=flips,
-        )
-        if not torch.isfinite(loss):
-            raise RuntimeError(
-                f"{run.name}: non-finite training loss ({loss.item()}) at epoch "
-                f"{epoch}, step {step}; lower models.{run.name}.optimizer.lr or "
-                f"check the input data"
-            )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, n = fitted_step(run, batch, flips, epoch, step)
         optimizer.step()
-        loss_sum += float(loss.detach()) * len(y)
-        n_seen += len(y)
+        loss_sum += loss * n
+        n_seen += n
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
     bar.close()
@@ -636,6 +707,10 @@ def record_epoch(
         "val_video_auc": video_auc,
         "lr": lr,
         "seconds": time.perf_counter() - started,
+        "peak_gpu_mb": (
+            torch.cuda.max_memory_allocated(run.device) / 2**20 if run.cuda else None
+        ),
+        "micro_batch": run.micro_batch or run.cfg["batch_size"],
     }
     run.history.append(row)
     run.epoch = epoch

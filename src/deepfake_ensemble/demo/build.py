@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..catalog import DEMO_LAYOUTS
 from ..errors import InputError
-from ..io import write_json
+from ..io import write_csv, write_json
 from .encode import to_uint8, write_video
-from .identities import Identity, load_identities
+from .identities import MAX_VARIANTS, Identity, load_identities
 from .render import Scene, degrade, make_scene, render_frame
 from .swap import (
-    artefact_params,
+    ARTEFACT_KINDS,
     clean_params,
     pick_source,
     source_candidates,
@@ -222,8 +223,10 @@ def _write_real(
     crf: int,
     flags: dict[str, bool],
     quality_rng: np.random.Generator,
+    name: str | None = None,
 ) -> dict:
-    """Write the real video of ``scene``; returns its table row."""
+    """Write the real video of ``scene``; returns its table row (``name``:
+    its path relative to the dataset root, default the file name)."""
     closure = np.zeros_like(scene.closure) if flags["no_blink"] else scene.closure
     real = [
         render_frame(scene, k, float(c)) if c > 0 else base[k]
@@ -235,7 +238,7 @@ def _write_real(
         real = [degrade(f, factor, blur) for f in real]
     write_video([to_uint8(f) for f in real], path, fps, crf)
     return dict(
-        name=path.name,
+        name=name or path.name,
         label="REAL",
         original=None,
         identity=scene.identity.name,
@@ -262,9 +265,14 @@ def _write_fake(
     fps: float,
     crf: int,
     flags: dict[str, bool],
+    artefact_kind: str = "warp",
+    name: str | None = None,
 ) -> dict:
     """Write fake ``j``, another face swapped onto ``base`` (the frames of
-    ``original`` without blinks); returns its table row.
+    ``original`` without blinks); returns its table row (``name``: its path
+    relative to the dataset root, default the file name). A fake with the
+    ``artefacts`` cue shows the artefacts of ``artefact_kind``
+    (:data:`deepfake_ensemble.demo.swap.ARTEFACT_KINDS`).
 
     The swapped face blinks when the fake lacks the ``no_blink`` cue, with the
     lids of the scene's blink schedule (a face swap follows the expressions of
@@ -273,7 +281,7 @@ def _write_fake(
     frng = np.random.default_rng([seed, 1, j])
     source = pick_source(frng, candidates, scene.identity)
     if flags["artefacts"]:
-        params = artefact_params(frng, source, (seed, 4, j))
+        params = ARTEFACT_KINDS[artefact_kind](frng, source, (seed, 4, j))
     else:
         params = clean_params(source, (seed, 4, j))
     blinks = not flags["no_blink"]
@@ -281,7 +289,7 @@ def _write_fake(
     fake = [swap_face(scene, k, base[k], params) for k in range(len(base))]
     write_video([to_uint8(f) for f in fake], path, fps, crf)
     return dict(
-        name=path.name,
+        name=name or path.name,
         label="FAKE",
         original=original,
         identity=scene.identity.name,
@@ -318,13 +326,36 @@ def _write_metadata(out_dir: Path, rows: list[dict]) -> None:
     write_json(dict(sorted(metadata.items())), out_dir / "metadata.json")
 
 
+def _write_csv_index(out_dir: Path, rows: list[dict]) -> None:
+    """Remove videos of an earlier, larger run, then write videos.csv (the
+    ``csv`` layout: paths relative to ``out_dir``, labels, groups, originals)."""
+    table = pd.DataFrame(
+        {
+            "path": [row["name"] for row in rows],
+            "label": [row["label"].lower() for row in rows],
+            "group": [row["group"] for row in rows],
+            "original": [row["original"] or "" for row in rows],
+        }
+    ).sort_values("path", kind="mergesort")
+    listed = set(table["path"])
+    for sub in ("real", "fake"):
+        folder = out_dir / sub
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if _NAME.match(path.name) and f"{sub}/{path.name}" not in listed:
+                path.unlink()
+    write_csv(table, out_dir / DEMO_LAYOUTS["csv"])
+
+
 def cue_table(videos: pd.DataFrame, dataset: str = "demo") -> pd.DataFrame:
     """The tidy per-video cue table: ``video_id`` as the manifest names the
     video (``<dataset>/<file without extension>``), ``label`` (0 real, 1 fake),
     one boolean column per cue (:data:`CUES`) and ``crf``; sorted by id."""
     table = pd.DataFrame(
         {
-            "video_id": [f"{dataset}/{Path(n).stem}" for n in videos["name"]],
+            "video_id": [
+                f"{dataset}/{Path(n).with_suffix('').as_posix()}"
+                for n in videos["name"]
+            ],
             "label": (videos["label"] == "FAKE").astype(int),
             **{cue: videos[cue].astype(bool) for cue in CUES},
             "crf": videos["crf"].astype(int),
@@ -347,8 +378,11 @@ def generate_demo_dataset(
     confounders: Mapping[str, Any] | None = None,
     crf: tuple[int, int] | list[int] = DEFAULT_CRF,
     progress: bool = True,
+    first_variant: int = 0,
+    artefact_kind: str = "warp",
+    layout: str = "dfdc",
 ) -> pd.DataFrame:
-    """Write the demo dataset (DFDC layout) to ``out_dir`` and describe it.
+    """Write the demo dataset to ``out_dir`` and describe it.
 
     ``cues`` gives the shares of the fakes that carry each cue (``artefacts``,
     ``no_blink``) and how they overlap (:func:`assign_fake_cues`);
@@ -357,9 +391,20 @@ def generate_demo_dataset(
     independently; ``crf`` the range of the per-video H.264 compression.
     Missing keys take :data:`DEFAULT_CUES` and :data:`DEFAULT_CONFOUNDERS`.
 
-    Returns one row per video with columns ``name, label, original, identity,
-    n_frames, blinks, source_identity, blink_frames, group, artefacts,
-    no_blink, low_quality, crf``: ``identity`` is the person of the scene (for a
+    A second demo dataset made another way (``evaluation.protocol:
+    cross_dataset``): ``first_variant`` is the first synthetic identity
+    variant it uses (variants ``first_variant`` to ``first_variant +
+    identity_variants - 1`` of the eight people, so two datasets with
+    disjoint ranges share no identity), ``artefact_kind`` what its
+    ``artefacts`` cue looks like (``warp`` or ``colour``,
+    :data:`deepfake_ensemble.demo.swap.ARTEFACT_KINDS`) and ``layout`` how it
+    is written (:data:`deepfake_ensemble.catalog.DEMO_LAYOUTS`: ``dfdc``, or
+    ``csv`` with the videos in ``real/`` and ``fake/``).
+
+    Returns one row per video (``name``: its path relative to ``out_dir``)
+    with columns ``name, label, original, identity, n_frames, blinks,
+    source_identity, blink_frames, group, artefacts, no_blink, low_quality,
+    crf``: ``identity`` is the person of the scene (for a
     fake, the person of its original) and ``group`` the same (the split keeps an
     identity's videos together), ``source_identity`` the face shown (for a fake,
     the person swapped in), ``blink_frames`` the frame indices with the lids
@@ -369,12 +414,34 @@ def generate_demo_dataset(
     n_frames = int(round(duration_s * fps))
     _check_args(n_real, n_fake, n_frames, duration_s, fps, size)
     cue_cfg, conf_cfg, crf_range = _check_cues(cues, confounders, crf)
-    identities = load_identities(wheel_path, identity_variants)
+    if artefact_kind not in ARTEFACT_KINDS:
+        raise InputError(
+            f"demo: artefact_kind must be one of {', '.join(ARTEFACT_KINDS)} "
+            f"(got {artefact_kind!r})"
+        )
+    if layout not in DEMO_LAYOUTS:
+        raise InputError(
+            f"demo: layout must be one of {', '.join(DEMO_LAYOUTS)} (got {layout!r})"
+        )
+    if first_variant < 0 or first_variant + identity_variants > MAX_VARIANTS:
+        raise InputError(
+            f"demo: variants {first_variant} to "
+            f"{first_variant + identity_variants - 1} (first_variant, "
+            f"identity_variants) must lie within 0 to {MAX_VARIANTS - 1}"
+        )
+    identities = load_identities(wheel_path, first_variant + identity_variants)
+    per_variant = len(identities) // (first_variant + identity_variants)
+    identities = identities[first_variant * per_variant :]
     candidates = source_candidates(identities)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # an interrupted run must not leave a finished-looking dataset behind
-    (out_dir / "metadata.json").unlink(missing_ok=True)
+    (out_dir / DEMO_LAYOUTS[layout]).unlink(missing_ok=True)
+    folders = {"real": "", "fake": ""}
+    if layout == "csv":
+        folders = {"real": "real/", "fake": "fake/"}
+        for sub in folders.values():
+            (out_dir / sub).mkdir(exist_ok=True)
     order = _identity_order(seed, n_real, len(identities))
     fakes_of = _fakes_of(n_real, n_fake)
     # cues and confounders spread evenly over the identity groups
@@ -407,7 +474,7 @@ def generate_demo_dataset(
         rng = np.random.default_rng([seed, 0, i])
         scene = make_scene(rng, identities[order[i]], n_frames, fps, size, (seed, 2, i))
         base = [render_frame(scene, k, 0.0) for k in range(n_frames)]
-        real_name = f"real_{i:04d}.mp4"
+        real_name = f"{folders['real']}real_{i:04d}.mp4"
         flags = {"low_quality": bool(real_lq[i]), "no_blink": bool(real_nob[i])}
         row = _write_real(
             scene,
@@ -417,21 +484,36 @@ def generate_demo_dataset(
             _crf(seed, 0, i, crf_range),
             flags,
             np.random.default_rng([seed, 8, i]),
+            name=real_name,
         )
         rows.append(row)
         bar.update()
         for j in fakes_of.get(i, []):
             flags = {"artefacts": bool(fake_art[j]), "no_blink": bool(fake_nob[j])}
-            path = out_dir / f"fake_{j:04d}.mp4"
+            fake_name = f"{folders['fake']}fake_{j:04d}.mp4"
             crf_j = _crf(seed, 1, j, crf_range)
             rows.append(
                 _write_fake(
-                    scene, base, candidates, seed, j, real_name, path, fps, crf_j, flags
+                    scene,
+                    base,
+                    candidates,
+                    seed,
+                    j,
+                    real_name,
+                    out_dir / fake_name,
+                    fps,
+                    crf_j,
+                    flags,
+                    artefact_kind=artefact_kind,
+                    name=fake_name,
                 )
             )
             bar.update()
     bar.close()
-    _write_metadata(out_dir, rows)
+    if layout == "csv":
+        _write_csv_index(out_dir, rows)
+    else:
+        _write_metadata(out_dir, rows)
     df = pd.DataFrame(rows)
     df = df.sort_values(["label", "name"], ascending=[False, True])
     return df.reset_index(drop=True)

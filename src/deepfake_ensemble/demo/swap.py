@@ -2,7 +2,9 @@
 
 A swap with *artefacts* has the face warping artifacts that DSP-FWA learns
 (the face rendered small, blurred and scaled back, jittering landmarks) and a
-visible blend seam (partial colour matching, a narrow feather). A *clean* swap
+visible blend seam (partial colour matching, a narrow feather); a *colour*
+swap (another method, for a second demo dataset) is sharp and steady but
+barely colour-matched, with a narrow feather. A *clean* swap
 warps the source face at full resolution, exactly as the real videos render
 their faces, adds their sensor noise, matches its colour fully and blends it
 with a wide feather: it is as sharp as the real faces. The swapped face blinks
@@ -46,6 +48,31 @@ def artefact_params(
         colour=float(rng.uniform(0.5, 0.8)),
         feather=1 / 90,
     )
+
+
+def colour_params(
+    rng: np.random.Generator, source: Identity, seed: tuple[int, ...]
+) -> SwapParams:
+    """A swap with a colour mismatch (another manipulation method): as sharp
+    and steady as a clean swap, but the source face keeps most of its own
+    colour and the scene's lighting is not carried over (little colour
+    matching), blended with a narrow feather, so a colour seam shows."""
+    return SwapParams(
+        source=source,
+        factor=1.0,
+        blur=0.0,
+        jitter=0.0,
+        seed=seed,
+        colour=float(rng.uniform(0.0, 0.25)),
+        feather=1 / 90,
+        noise=SENSOR_NOISE,
+    )
+
+
+#: the kinds of swap artefacts a demo dataset's ``artefacts`` cue can mean:
+#: ``warp`` (low resolution, blur, jitter, partial colour match; DSP-FWA's
+#: face warping artifacts) or ``colour`` (a sharp face with a colour seam)
+ARTEFACT_KINDS = {"warp": artefact_params, "colour": colour_params}
 
 
 def clean_params(source: Identity, seed: tuple[int, ...]) -> SwapParams:

@@ -27,7 +27,9 @@ writes are listed in :mod:`deepfake_ensemble.catalog`. Modules:
 * :mod:`.crossfit` - out-of-fold validation scores, folds by group;
 * :mod:`.stacking` - the logistic-regression meta-learner;
 * :mod:`.selection` - ranking on validation and choosing the members;
-* :mod:`.build` - one whole ensemble, its metrics and its files.
+* :mod:`.build` - one whole ensemble, its metrics and its files;
+* :mod:`.fitted` - a fitted ensemble as plain parameters, applied to new
+  member scores (scoring new videos with an exported bundle).
 
 Only NumPy, pandas and scikit-learn are needed (no deep-learning library).
 """
@@ -40,9 +42,13 @@ from deepfake_ensemble.ensemble.alignment import (
     video_means,
 )
 from deepfake_ensemble.ensemble.build import (
+    apply_ensemble,
     build_ensemble,
     ensemble_metrics,
+    read_ensemble_fit,
+    write_ensemble_fit,
     write_ensemble_outputs,
+    write_ensemble_test,
 )
 from deepfake_ensemble.ensemble.calibration import (
     CALIBRATION_METHODS,
@@ -67,6 +73,12 @@ from deepfake_ensemble.ensemble.crossfit import (
     crossfit,
     group_folds,
 )
+from deepfake_ensemble.ensemble.fitted import (
+    apply_fitted,
+    calibrate_params,
+    calibrator_params,
+    ensemble_video_scores,
+)
 from deepfake_ensemble.ensemble.selection import (
     SELECTION_RULES,
     rank_by_validation,
@@ -89,25 +101,33 @@ __all__ = [
     "MIN_VIDEO_OVERLAP",
     "SELECTION_RULES",
     "align",
+    "apply_ensemble",
+    "apply_fitted",
     "auc_columns",
     "auc_rows",
     "build_ensemble",
     "calibrate",
+    "calibrate_params",
+    "calibrator_params",
     "calibrate_members",
     "crossfit",
     "dirichlet_search",
     "ensemble_metrics",
+    "ensemble_video_scores",
     "fit_calibrator",
     "fit_member_calibrators",
     "group_folds",
     "hard_vote",
     "hard_vote_tiebreak",
     "load_predictions",
+    "read_ensemble_fit",
     "rank_by_validation",
     "select_members",
     "soft_vote",
     "stacked_fit",
     "stacked_predict",
     "video_means",
+    "write_ensemble_fit",
     "write_ensemble_outputs",
+    "write_ensemble_test",
 ]

@@ -22,6 +22,7 @@ from deepfake_ensemble.ensemble.combine import (
     soft_vote,
 )
 from deepfake_ensemble.ensemble.crossfit import NO_FIT, crossfit
+from deepfake_ensemble.ensemble.fitted import apply_fitted, calibrator_params
 from deepfake_ensemble.ensemble.selection import select_members
 from deepfake_ensemble.ensemble.stacking import stacked_fit, stacked_predict
 from deepfake_ensemble.errors import InputError
@@ -30,7 +31,8 @@ from deepfake_ensemble.evaluation import (
     evaluation_config,
     threshold_report,
 )
-from deepfake_ensemble.io import write_csv, write_json
+from deepfake_ensemble.io import read_json, write_csv, write_json
+from deepfake_ensemble.predictions import read_predictions
 
 
 def _groups_of(video_ids, groups: Mapping[str, str] | None) -> np.ndarray:
@@ -85,7 +87,7 @@ FIXED_RULES = {"hard": hard_vote, "hard_tiebreak": hard_vote_tiebreak}
 def build_ensemble(
     name: str,
     val_preds: Mapping[str, pd.DataFrame],
-    test_preds: Mapping[str, pd.DataFrame],
+    test_preds: Mapping[str, pd.DataFrame] | None,
     val_metrics: Mapping[str, Mapping],
     model_sizes: Mapping[str, Mapping],
     cfg: Mapping | None = None,
@@ -120,6 +122,9 @@ def build_ensemble(
     scores were obtained) and ``alignment`` (:func:`align` stats). ``cfg`` is
     the ``ensemble`` config (``dirichlet_draws``, ``seed``, ``calibration``,
     ``fit``, ``crossfit_folds``).
+
+    With ``test_preds=None`` only the fit is made (no ``test_*`` tables):
+    :func:`apply_ensemble` applies its plain parameters to any test set later.
     """
     if name not in ENSEMBLES:
         raise InputError(f"unknown ensemble {name!r} (one of {', '.join(ENSEMBLES)})")
@@ -129,7 +134,8 @@ def build_ensemble(
     mode = str(cfg.get("fit", "crossfit"))
     folds = int(cfg.get("crossfit_folds", 5))
     rule, method = ENSEMBLES[name]
-    available = sorted(set(val_metrics) & set(val_preds) & set(test_preds))
+    scored = set(val_preds) if test_preds is None else set(test_preds)
+    available = sorted(set(val_metrics) & set(val_preds) & scored)
     lacking = sorted(set(val_metrics) - set(available))
     if lacking:
         raise InputError(f"ensemble {name}: no predictions for {', '.join(lacking)}")
@@ -137,12 +143,19 @@ def build_ensemble(
         {m: val_metrics[m] for m in available}, model_sizes, rule
     )
     val, val_stats = align({m: val_preds[m] for m in members})
-    test, test_stats = align({m: test_preds[m] for m in members})
     val_v = video_means(val, members)
-    test_v = video_means(test, members)
+    if test_preds is None:
+        test = test_v = test_stats = None
+    else:
+        test, test_stats = align({m: test_preds[m] for m in members})
+        test_v = video_means(test, members)
+
+    def matrix(table):
+        return None if table is None else table[members].to_numpy()
+
     levels = {
-        "frame": (val[members].to_numpy(), test[members].to_numpy(), val),
-        "video": (val_v[members].to_numpy(), test_v[members].to_numpy(), val_v),
+        "frame": (val[members].to_numpy(), matrix(test), val),
+        "video": (val_v[members].to_numpy(), matrix(test_v), val_v),
     }
 
     scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -151,7 +164,7 @@ def build_ensemble(
     for level, (vs, ts, table) in levels.items():
         if method in FIXED_RULES:
             combine = FIXED_RULES[method]
-            scores[level] = (combine(vs), combine(ts))
+            scores[level] = (combine(vs), None if ts is None else combine(ts))
             val_fit[level] = {"val_scores": NO_FIT}
             continue
         fit, predict = _fitted(method, members, cfg)
@@ -160,7 +173,7 @@ def build_ensemble(
             fit, predict, vs, table["label"], groups, mode, folds, seed
         )
         models[level] = model
-        scores[level] = (val_scores, predict(model, ts))
+        scores[level] = (val_scores, None if ts is None else predict(model, ts))
         val_fit[level] = info
 
     weights = None
@@ -194,6 +207,11 @@ def build_ensemble(
         meta = {
             "calibration": str(cfg.get("calibration", "platt")),
             "fitted_on": "validation scores of each member (frames / video means)",
+            # plain parameters, one per member in member order (.fitted)
+            "calibrators": {
+                level: [calibrator_params(c) for c in models[level]]
+                for level in ("frame", "video")
+            },
         }
     (val_f, test_f), (val_vid, test_vid) = scores["frame"], scores["video"]
 
@@ -221,11 +239,45 @@ def build_ensemble(
         "weights": weights,
         "meta": meta,
         "val_frames": frames(val, val_f),
-        "test_frames": frames(test, test_f),
+        "test_frames": None if test is None else frames(test, test_f),
         "val_videos": videos(val_v, val_vid),
-        "test_videos": videos(test_v, test_vid),
+        "test_videos": None if test is None else videos(test_v, test_vid),
         "val_fit": val_fit,
         "alignment": {"val": val_stats, "test": test_stats},
+    }
+
+
+def apply_ensemble(
+    fit: Mapping, test_preds: Mapping[str, pd.DataFrame]
+) -> dict[str, object]:
+    """An ensemble fitted on validation applied to a test set.
+
+    ``fit``: what the fit wrote (``members.json`` and ``weights.json``:
+    ``method``, ``members``, ``weights``, ``meta``), applied with
+    :func:`deepfake_ensemble.ensemble.fitted.apply_fitted`;
+    ``test_preds``: member -> frame predictions. Members are aligned as in
+    :func:`build_ensemble`. Returns ``test_frames``, ``test_videos`` and
+    ``alignment`` (the :func:`align` stats of the test set).
+    """
+    members = list(fit["members"])
+    lacking = [m for m in members if m not in test_preds]
+    if lacking:
+        raise InputError(
+            f"ensemble {fit.get('name', '?')}: no test predictions of member(s) "
+            f"{', '.join(lacking)}"
+        )
+    test, stats = align({m: test_preds[m] for m in members})
+    test_v = video_means(test, members)
+    frames = test[["video_id", "frame_index", "label"]].assign(
+        score=apply_fitted(fit, "frame", test[members].to_numpy())
+    )
+    videos = test_v[["video_id", "label"]].assign(
+        score=apply_fitted(fit, "video", test_v[members].to_numpy())
+    )
+    return {
+        "test_frames": frames.reset_index(drop=True),
+        "test_videos": videos.reset_index(drop=True),
+        "alignment": stats,
     }
 
 
@@ -276,17 +328,28 @@ def write_ensemble_outputs(
     out_dir: str | os.PathLike,
     splits: Mapping[str, pd.DataFrame] | None = None,
     evaluation: Mapping | None = None,
+    test_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Write an ensemble's files into ``out_dir``, each atomically.
-
-    One file per role of :data:`deepfake_ensemble.catalog.ENSEMBLE_FILES`
-    (named by :func:`deepfake_ensemble.catalog.ensemble_files`): the four
-    prediction tables ``test_frames, val_frames, test_videos, val_videos``,
-    then ``members``, ``weights`` and, last, ``metrics``. Returns the metrics
+    """Write an ensemble's files, each atomically: its fit into ``out_dir``
+    (:func:`write_ensemble_fit`), its test set into ``test_dir`` (default
+    ``out_dir``; :func:`write_ensemble_test`). One file per role of
+    :data:`deepfake_ensemble.catalog.ENSEMBLE_FILES` (named by
+    :func:`deepfake_ensemble.catalog.ensemble_files`). Returns the metrics
     dict (:func:`ensemble_metrics` with ``splits`` and ``evaluation``).
     """
+    write_ensemble_fit(result, out_dir)
+    return write_ensemble_test(
+        result, out_dir if test_dir is None else test_dir, splits, evaluation
+    )
+
+
+def write_ensemble_fit(result: Mapping, out_dir: str | os.PathLike) -> None:
+    """The files of the fit (:data:`deepfake_ensemble.catalog.ENSEMBLE_FIT_FILES`):
+    the validation tables ``val_frames, val_videos``, then ``members`` (with
+    the validation alignment) and, last, ``weights`` (everything fitted, as
+    plain parameters)."""
     files = ensemble_files(out_dir)
-    for role in ("test_frames", "val_frames", "test_videos", "val_videos"):
+    for role in ("val_frames", "val_videos"):
         write_csv(result[role], files[role])
     write_json(
         {
@@ -296,7 +359,7 @@ def write_ensemble_outputs(
             "members": list(result["members"]),
             "reason": result["reason"],
             "val_fit": result.get("val_fit"),
-            "alignment": result["alignment"],
+            "alignment": {"val": result["alignment"]["val"]},
         },
         files["members"],
     )
@@ -309,6 +372,48 @@ def write_ensemble_outputs(
         },
         files["weights"],
     )
+
+
+def read_ensemble_fit(
+    members_json: str | os.PathLike,
+    weights_json: str | os.PathLike,
+    val_frames: str | os.PathLike,
+    val_videos: str | os.PathLike,
+) -> dict:
+    """An ensemble's fit as :func:`write_ensemble_fit` wrote it: the dict of
+    :func:`build_ensemble` without its test tables."""
+    members = read_json(members_json)
+    weights = read_json(weights_json)
+    return {
+        "name": members["name"],
+        "rule": members["rule"],
+        "method": members["method"],
+        "members": list(members["members"]),
+        "reason": members["reason"],
+        "weights": weights["weights"],
+        "meta": weights["meta"],
+        "val_frames": read_predictions(val_frames),
+        "val_videos": read_predictions(val_videos),
+        "val_fit": members.get("val_fit"),
+        "alignment": members.get("alignment") or {},
+    }
+
+
+def write_ensemble_test(
+    result: Mapping,
+    test_dir: str | os.PathLike,
+    splits: Mapping[str, pd.DataFrame] | None = None,
+    evaluation: Mapping | None = None,
+) -> dict:
+    """The files of one test set
+    (:data:`deepfake_ensemble.catalog.ENSEMBLE_TEST_FILES`): ``test_frames,
+    test_videos`` and, last, ``metrics`` (with the test alignment).
+    ``result`` holds the fit's validation tables too (for the validation
+    threshold); returns the metrics."""
+    files = ensemble_files(test_dir)
+    for role in ("test_frames", "test_videos"):
+        write_csv(result[role], files[role])
     metrics = ensemble_metrics(result, splits=splits, evaluation=evaluation)
+    metrics["alignment"] = result["alignment"].get("test")
     write_json(metrics, files["metrics"])
     return metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..datasets import shard_dataset
@@ -16,18 +16,23 @@ from ..train import train_model
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
+#: one shard folder, or several read as one (the datasets of a training set)
+ShardDirs = PathLike | Sequence[PathLike]
 
 
-def _local(shards: PathLike, train_config: Mapping[str, Any]) -> PathLike:
-    """The shards to read: staged to ``train.stage_dir`` when that is set."""
+def _local(shards: ShardDirs, train_config: Mapping[str, Any]) -> ShardDirs:
+    """The shard folder(s) to read: each staged to ``train.stage_dir`` when
+    that is set."""
     stage_dir = train_config.get("stage_dir")
-    return stage_shards(shards, stage_dir) if stage_dir else shards
+    if isinstance(shards, str | os.PathLike):
+        return stage_shards(shards, stage_dir) if stage_dir else shards
+    return [_local(d, train_config) for d in shards]
 
 
 def train(
     model: str,
-    train_shards: PathLike,
-    val_shards: PathLike,
+    train_shards: ShardDirs,
+    val_shards: ShardDirs,
     out_dir: PathLike,
     resume_dir: PathLike,
     model_config: Mapping[str, Any],
@@ -36,7 +41,10 @@ def train(
     threads: int,
 ) -> None:
     """Train one detector into ``out_dir`` (``best.pt, last.pt, history.csv,
-    training_curve.png, size.json``); resumes from ``resume_dir``."""
+    training_curve.png, size.json``); resumes from ``resume_dir``.
+
+    ``train_shards``/``val_shards``: a shard folder or a list of them (one
+    per dataset of the training set), read as one dataset."""
     model_config = dict(model_config)
     history = train_model(
         model,
@@ -56,11 +64,12 @@ def train(
 
 def predict(
     checkpoint: PathLike,
-    shards: PathLike,
+    shards: ShardDirs,
     out_csv: PathLike,
     train_config: Mapping[str, Any],
 ) -> None:
-    """Per-frame fake probabilities of one trained detector on one split."""
+    """Per-frame fake probabilities of one trained detector on one split
+    (``shards``: its shard folder, or one folder per dataset)."""
     frame = predict_frames(
         checkpoint,
         _local(shards, train_config),

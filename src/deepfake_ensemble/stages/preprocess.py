@@ -28,15 +28,24 @@ def preprocess_batch(
     report_csv: PathLike,
     cache_dir: PathLike,
     cfg: Mapping[str, Any],
+    dataset: str | None = None,
 ) -> None:
     """Sample frames and crop faces of videos ``batch * n .. (batch + 1) * n``
-    of a split (``n = videos_per_job``); one report row per video."""
+    of a split (``n = videos_per_job``), counted among the split's videos of
+    ``dataset`` (``None``: all); one report row per video."""
     videos = pd.read_csv(split_csv, keep_default_na=False)
+    if dataset is not None:
+        videos = videos[videos["dataset"].astype(str) == str(dataset)]
     size = cfg["videos_per_job"]
     videos = videos.iloc[batch * size : (batch + 1) * size]
     report = run_batch(videos, cache_dir, dict(cfg), progress=True)
     write_csv(report, report_csv)
-    log.info("batch %d: %s", batch, report["status"].value_counts().to_dict())
+    log.info(
+        "batch %d%s: %s",
+        batch,
+        f" of {dataset}" if dataset is not None else "",
+        report["status"].value_counts().to_dict(),
+    )
 
 
 def pack_split_shards(
@@ -45,7 +54,7 @@ def pack_split_shards(
     split: str,
     cfg: Mapping[str, Any],
 ) -> None:
-    """The HDF5 shards of one split, from its batch reports."""
+    """The HDF5 shards of one split (of one dataset), from its batch reports."""
     report = pd.concat(_read_reports(batch_reports), ignore_index=True)
     shards = pack_shards(report, shard_dir, dict(cfg), split=split)
     log.info("wrote %d shards to %s", len(shards), shard_dir)
@@ -58,11 +67,17 @@ def preprocess_report(
     seed: int,
 ) -> None:
     """The report of every video, the summary per split and a contact sheet
-    (``outputs``: ``report, summary, contact_sheet``)."""
+    (``outputs``: ``report, summary, contact_sheet``). ``shard_dirs``: the
+    shard folders ``<dataset>/<split>``, one band each in the contact sheet
+    (labelled by split, or by dataset and split with several datasets)."""
     report, summary = write_report(_read_reports(batch_reports))
     write_csv(report, outputs["report"])
     write_csv(summary, outputs["summary"])
     log.info("preprocessing summary:\n%s", summary.to_string(index=False))
+    paths = [Path(d) for d in shard_dirs]
+    several = len({p.parent.name for p in paths}) > 1
     contact_sheet(
-        {Path(d).name: d for d in shard_dirs}, outputs["contact_sheet"], seed=seed
+        {f"{p.parent.name}/{p.name}" if several else p.name: p for p in paths},
+        outputs["contact_sheet"],
+        seed=seed,
     )

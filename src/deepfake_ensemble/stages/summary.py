@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 
 from .. import summary as s
-from ..evaluation import read_split_videos
+from ..cues import cue_markdown, cue_table, read_cues
+from ..evaluation import evaluate_on_split, evaluation_config, read_split_videos
 from ..io import read_json, write_csv
 from ..predictions import read_predictions
 from ..pretrained import START_COLUMNS, start_markdown, start_table_rows
@@ -47,6 +48,7 @@ def summarize(
     starts: Mapping[str, PathLike] | None = None,
     splits: Mapping[str, PathLike] | None = None,
     evaluation: Mapping[str, Any] | None = None,
+    cues: PathLike | None = None,
 ) -> None:
     """The summary table (csv + markdown) and the comparison figures.
 
@@ -55,7 +57,9 @@ def summarize(
     rule and alpha).
 
     ``ensembles``: name -> role -> file (``catalog.ensemble_files``);
-    ``outputs``: ``csv, md, by_dataset, roc, confusion, weights, curves``
+    ``cues``: the demo's cue table (``results/demo/cues.csv``), for the
+    detection-by-cue table (``outputs["by_cue"]``; empty without it);
+    ``outputs``: ``csv, md, by_dataset, by_cue, roc, confusion, weights, curves``
     and, with ``starts`` (model -> its ``start.json``), ``starts``: how each
     model started (a table, also appended to the markdown).
     """
@@ -91,6 +95,10 @@ def summarize(
         with open(outputs["md"], "a", encoding="utf-8") as md:
             md.write("\n## Per dataset (test split)\n\n")
             md.write(s.markdown_table(by_dataset) + "\n")
+    if "by_cue" in outputs:
+        write_cue_table(
+            single, fitted, table, split_lists.get("test"), evaluation, cues, outputs
+        )
     if starts is not None:
         write_model_starts(starts, outputs["starts"], outputs["md"])
     log.info("summary:\n%s", Path(outputs["md"]).read_text())
@@ -100,9 +108,37 @@ def write_model_starts(
     starts: Mapping[str, PathLike], out_csv: PathLike, md: PathLike
 ) -> None:
     """The start-up table: per model and weights file, the SHA-256 and the
-    tensors loaded / missing / unused (``results/models/{model}/start.json``)."""
+    tensors loaded / missing / unused (``results/models/pooled/{model}/start.json``)."""
     rows = start_table_rows({m: read_json(p) for m, p in starts.items()})
     write_csv(pd.DataFrame(rows, columns=list(START_COLUMNS)), out_csv)
     with open(md, "a", encoding="utf-8") as out:
         out.write("\n## How each model started\n\n")
         out.write(start_markdown(rows))
+
+
+def write_cue_table(
+    single: Mapping[str, Mapping],
+    fitted: Mapping[str, Mapping],
+    table: pd.DataFrame,
+    test_split: pd.DataFrame | None,
+    evaluation: Mapping[str, Any] | None,
+    cues: PathLike | None,
+    outputs: Mapping[str, PathLike],
+) -> None:
+    """Detection rate and AUC by cue for every frame-level row of ``table``."""
+    ev = evaluation_config(evaluation)
+    frames = {m: d["test"] for m, d in single.items()}
+    frames.update({n: e["test_frames"] for n, e in fitted.items()})
+    rows = table[table["level"] != "video"]
+    thresholds = dict(zip(rows["name"], rows["val_threshold"], strict=True))
+    tables = {
+        name: evaluate_on_split(frames[name], None, test_split, ev, 0.5, name)[1]
+        for name in rows["name"]
+        if name in frames
+    }
+    by_cue = cue_table(tables, thresholds, read_cues(cues) if cues else None)
+    write_csv(by_cue, outputs["by_cue"])
+    if not by_cue.empty:
+        with open(outputs["md"], "a", encoding="utf-8") as md:
+            md.write("\n## Detection by cue (demo ground truth, test split)\n\n")
+            md.write(cue_markdown(by_cue))

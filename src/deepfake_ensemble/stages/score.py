@@ -1,0 +1,137 @@
+"""Rules of ``rules/score.smk``: scoring new videos with a bundle.
+
+The rules run in three environments: ``score_videos``, ``score_preprocess``
+and ``score_shards`` in ``envs/preprocess.yaml``, ``score_predict`` in
+``envs/train.yaml``, ``score`` in ``envs/ensemble.yaml``. This module
+therefore imports only what all three install (numpy, pandas, scikit-learn)
+at import; each function imports what its own step needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..bundle import read_bundle
+from ..errors import InputError
+from ..io import write_csv
+from ..predictions import read_predictions
+from ..score import batch_of, list_videos, read_video_list, score_table
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+def score_videos(score_input: str | Sequence[str], out_csv: PathLike) -> None:
+    """The videos of ``score_input`` (folders, ``.txt`` lists, files), one
+    row each: ``video_id`` (the name as given) and ``path``."""
+    videos = list_videos(score_input)
+    if videos.empty:
+        raise InputError(f"score_input {score_input!r}: no videos found")
+    write_csv(videos, out_csv)
+    log.info("%d video(s) to score", len(videos))
+
+
+def _read_reports(paths: Sequence[PathLike]) -> pd.DataFrame:
+    return pd.concat(
+        [pd.read_csv(p, keep_default_na=False, dtype={"video_id": str}) for p in paths],
+        ignore_index=True,
+    )
+
+
+def _preprocess_config(bundle_dir: PathLike, cfg: Mapping[str, Any]) -> dict:
+    """The bundle's preprocessing settings and the run's batch sizes."""
+    settings = read_bundle(bundle_dir).preprocess
+    for key in ("videos_per_job", "shard_max_videos"):
+        if key in cfg:
+            settings[key] = cfg[key]
+    return settings
+
+
+def score_preprocess(
+    videos_csv: PathLike,
+    bundle_dir: PathLike,
+    batch: int,
+    report_csv: PathLike,
+    cache_dir: PathLike,
+    cfg: Mapping[str, Any],
+) -> None:
+    """Preprocess videos ``batch * n .. (batch + 1) * n`` of the list (``n``
+    = ``cfg["videos_per_job"]``, the workflow's batches) with the bundle's
+    settings and the workflow's per-video cache; one report row a video."""
+    from ..preprocess import run_batch
+
+    settings = _preprocess_config(bundle_dir, cfg)
+    size = int(settings.get("videos_per_job", 100))
+    videos = batch_of(read_video_list(videos_csv), batch, size)
+    report = run_batch(videos, cache_dir, settings, progress=True)
+    write_csv(report, report_csv)
+    log.info("batch %d: %s", batch, report["status"].value_counts().to_dict())
+
+
+def score_shards(
+    batch_reports: Sequence[PathLike],
+    bundle_dir: PathLike,
+    shard_dir: PathLike,
+    cfg: Mapping[str, Any],
+) -> None:
+    """The faces of the scored videos in HDF5 shards, as training's."""
+    from ..preprocess import pack_shards
+
+    settings = _preprocess_config(bundle_dir, cfg)
+    report = _read_reports(batch_reports)
+    shards = pack_shards(report, shard_dir, settings, split="score")
+    log.info("wrote %d shard(s) to %s", len(shards), shard_dir)
+
+
+def score_predict(
+    bundle_dir: PathLike,
+    model: str,
+    shards: PathLike,
+    out_csv: PathLike,
+    train_config: Mapping[str, Any],
+) -> None:
+    """Frame predictions of one bundled member on the scored videos."""
+    from ..score import predict_member
+    from ..staging import stage_shards
+
+    checkpoint = read_bundle(bundle_dir).checkpoint(model)
+    stage_dir = train_config.get("stage_dir")
+    local = stage_shards(shards, stage_dir) if stage_dir else shards
+    frames = predict_member(
+        checkpoint,
+        local,
+        device=train_config.get("device", "auto"),
+        num_workers=int(train_config.get("num_workers", 0)),
+    )
+    write_csv(frames, out_csv)
+    log.info("%s: %d frame predictions -> %s", model, len(frames), out_csv)
+
+
+def score(
+    videos_csv: PathLike,
+    batch_reports: Sequence[PathLike],
+    predictions: Mapping[str, PathLike],
+    bundle_dir: PathLike,
+    out_csv: PathLike,
+) -> None:
+    """One row per video: status, every member's and ensemble's score and
+    the decisions at the validation thresholds (the table of
+    ``deepfake-ensemble score``)."""
+    bundle = read_bundle(bundle_dir)
+    videos = read_video_list(videos_csv)
+    report = _read_reports(batch_reports)
+    frames = {m: read_predictions(p) for m, p in predictions.items()}
+    table = score_table(videos, report, frames, bundle)
+    write_csv(table, out_csv)
+    log.info(
+        "%d video(s) scored: %s -> %s",
+        len(table),
+        table["status"].value_counts().to_dict(),
+        out_csv,
+    )
