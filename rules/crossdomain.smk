@@ -33,27 +33,32 @@ rule cross_dataset:
             "results/cross_dataset.csv",
             caption="../report/cross_dataset.rst",
             category="5. Cross-dataset",
-            labels={"table": "matrix: train set x test set x detector/ensemble"},
+            labels={"item": "matrix: train set x test set x detector/ensemble"},
         ),
-        md="results/cross_dataset.md",
+        md=report(
+            "results/cross_dataset.md",
+            caption="../report/cross_summary.rst",
+            category="5. Cross-dataset",
+            labels={"item": "summary: does the ensemble generalise better?"},
+        ),
         drop=report(
             "results/cross_dataset_drop.csv",
             caption="../report/cross_drop.rst",
             category="5. Cross-dataset",
-            labels={"table": "in-domain AUC, cross-domain AUC, drop (ranked)"},
+            labels={"item": "in-domain AUC, cross-domain AUC, drop (ranked)"},
         ),
         members=report(
             "results/cross_dataset_members.csv",
             caption="../report/cross_members.rst",
             category="5. Cross-dataset",
-            labels={"table": "ensembles against their best member"},
+            labels={"item": "ensembles against their best member"},
         ),
         heatmaps=[
             report(
                 f"results/figures/cross_dataset/{name}.png",
                 caption="../report/cross_heatmap.rst",
                 category="5. Cross-dataset",
-                labels={"table": f"heatmap: {name}"},
+                labels={"item": f"heatmap: {name}"},
             )
             for name in CROSS_NAMES
         ],

@@ -428,7 +428,7 @@ def plot_heatmap(
         if r.in_domain:
             ax.add_patch(
                 plt.Rectangle(
-                    (j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.0, edgecolor="black"
+                    (j - 0.44, i - 0.44), 0.88, 0.88, fill=False, lw=2.5, ls="--"
                 )
             )
     ax.set_xticks(range(len(test_sets)), list(test_sets), rotation=20, ha="right")

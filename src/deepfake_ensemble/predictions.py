@@ -28,6 +28,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "peak_gpu_mb",
     "micro_batch",
 )
+#: what a history must hold to be drawn (the rest is informative)
+HISTORY_REQUIRED: tuple[str, ...] = HISTORY_COLUMNS[:7]
 
 
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:

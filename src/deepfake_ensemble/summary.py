@@ -40,7 +40,7 @@ from deepfake_ensemble.metrics import (
     save_figure,
     video_scores,
 )
-from deepfake_ensemble.predictions import HISTORY_COLUMNS
+from deepfake_ensemble.predictions import HISTORY_REQUIRED
 from deepfake_ensemble.stats import (
     bootstrap_auc_ci,
     compare_to_best,
@@ -624,14 +624,14 @@ def plot_training_curves(
     """Loss and validation AUC per epoch, one column of panels per model.
 
     ``histories``: model -> history table (or path of ``history.csv``) with
-    the columns :data:`deepfake_ensemble.predictions.HISTORY_COLUMNS`
+    at least the columns :data:`deepfake_ensemble.predictions.HISTORY_REQUIRED`
     (``epoch, train_loss, val_loss, val_frame_auc, val_video_auc, lr,
     seconds``); an undefined validation AUC (NaN in the file) leaves a gap.
     """
     tables = {}
     for model, h in histories.items():
         df = h if isinstance(h, pd.DataFrame) else pd.read_csv(h)
-        missing = [c for c in HISTORY_COLUMNS if c not in df.columns]
+        missing = [c for c in HISTORY_REQUIRED if c not in df.columns]
         if missing:
             src = "history" if isinstance(h, pd.DataFrame) else str(h)
             raise InputError(f"{src} ({model}): missing column(s) {', '.join(missing)}")
