@@ -9,10 +9,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from deepfake_ensemble.stages.models import predict
 from deepfake_ensemble.workflow import rule_job
 
-with rule_job(snakemake):
+with rule_job(snakemake) as threads:
     predict(
         checkpoint=snakemake.input.checkpoint,
         shards=list(snakemake.input.shards),
         out_csv=snakemake.output.predictions,
         train_config=dict(snakemake.params.train),
+        threads=threads,
     )

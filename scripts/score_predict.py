@@ -8,11 +8,12 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from deepfake_ensemble.stages.score import score_predict
 from deepfake_ensemble.workflow import rule_job
 
-with rule_job(snakemake):
+with rule_job(snakemake) as threads:
     score_predict(
         bundle_dir=snakemake.input.bundle,
         model=snakemake.wildcards.model,
         shards=snakemake.input.shards,
         out_csv=snakemake.output.predictions,
         train_config=dict(snakemake.params.train),
+        threads=threads,
     )

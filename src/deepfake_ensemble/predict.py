@@ -192,16 +192,12 @@ def predict(
     """Fake probability per sampled frame of ``shards`` (a shard directory,
     file, list of them or an open ``ShardSet``): columns video_id,
     frame_index, label, score; unique on (video_id, frame_index) and sorted
-    by it. The checkpoint is read once."""
-    dev = resolve_device(device)
-    model, spec, ckpt = load_checkpoint(checkpoint_path, dev)
-    dataset = shard_dataset(spec.name, shards, ckpt.get("config") or {})
-    return score_frames(
-        model,
-        spec,
-        ckpt,
-        dataset,
-        device=dev,
+    by it; an empty table when no video has a face. The checkpoint is read
+    once."""
+    return _predict(
+        checkpoint_path,
+        lambda spec, ckpt: shard_dataset(spec.name, shards, ckpt.get("config") or {}),
+        device=device,
         batch_size=batch_size,
         num_workers=num_workers,
         progress=progress,
@@ -219,18 +215,31 @@ def predict_dataset(
 ) -> pd.DataFrame:
     """As :func:`predict`, on a dataset already built (items and ``meta`` as
     the datasets of :mod:`deepfake_ensemble.datasets`)."""
-    dev = resolve_device(device)
-    model, spec, ckpt = load_checkpoint(checkpoint_path, dev)
-    return score_frames(
-        model,
-        spec,
-        ckpt,
-        dataset,
-        device=dev,
+    return _predict(
+        checkpoint_path,
+        lambda spec, ckpt: dataset,
+        device=device,
         batch_size=batch_size,
         num_workers=num_workers,
         progress=progress,
     )
+
+
+def _predict(checkpoint_path, make_dataset, *, device, **kwargs) -> pd.DataFrame:
+    """Load the checkpoint once, build the dataset from its spec and config
+    (``make_dataset(spec, ckpt)``) and score it; an empty table when the
+    dataset has no item."""
+    dev = resolve_device(device)
+    model, spec, ckpt = load_checkpoint(checkpoint_path, dev)
+    dataset = make_dataset(spec, ckpt)
+    if len(dataset) == 0:
+        return empty_predictions()
+    return score_frames(model, spec, ckpt, dataset, device=dev, **kwargs)
+
+
+def empty_predictions() -> pd.DataFrame:
+    """A frame table with no row."""
+    return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
 
 
 def score_frames(

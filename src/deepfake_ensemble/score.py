@@ -9,7 +9,8 @@ The same three steps as the workflow, on any list of video files:
    as training's did (:func:`preprocess_videos`; the Snakemake entry uses
    ``run_batch`` and ``pack_shards`` instead, with the workflow's cache);
 2. the forward step of :mod:`deepfake_ensemble.predict` on that shard, one
-   member at a time (:func:`predict_member`): a frame table per member;
+   member at a time (:func:`deepfake_ensemble.predict.predict`): a frame
+   table per member;
 3. :func:`score_table`: each member's video score (the mean of its frame
    scores), each ensemble's scores with its fitted parameters
    (:func:`deepfake_ensemble.ensemble.ensemble_video_scores`: the rule per
@@ -45,7 +46,6 @@ from .bundle import Bundle
 from .ensemble import ensemble_video_scores
 from .errors import InputError
 from .metrics import video_scores
-from .predictions import PREDICTION_COLUMNS
 
 #: file name endings taken as videos when a folder is scanned
 VIDEO_EXTENSIONS = (
@@ -238,42 +238,6 @@ def preprocess_videos(
     )
 
 
-def empty_predictions() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-
-
-def predict_member(
-    checkpoint: str | os.PathLike,
-    shards,
-    *,
-    device: str = "auto",
-    batch_size: int = 64,
-    num_workers: int = 0,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Frame predictions of one bundled member on ``shards`` (a shard file,
-    folder or open ``ShardSet``) with :mod:`deepfake_ensemble.predict`'s
-    forward step; an empty table when no video has a face."""
-    from .datasets import shard_dataset
-    from .predict import load_checkpoint, resolve_device, score_frames
-
-    dev = resolve_device(device)
-    model, spec, ckpt = load_checkpoint(checkpoint, dev)
-    dataset = shard_dataset(spec.name, shards, ckpt.get("config") or {})
-    if len(dataset) == 0:
-        return empty_predictions()
-    return score_frames(
-        model,
-        spec,
-        ckpt,
-        dataset,
-        device=dev,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        progress=progress,
-    )
-
-
 def predict_members(
     bundle: Bundle,
     shards,
@@ -284,12 +248,14 @@ def predict_members(
     timings: dict[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, pd.DataFrame]:
-    """:func:`predict_member` for every member of the bundle; ``timings``
-    receives the seconds of each."""
+    """:func:`deepfake_ensemble.predict.predict` for every member of the
+    bundle; ``timings`` receives the seconds of each."""
+    from .predict import predict
+
     out = {}
     for model in bundle.members:
         t0 = clock()
-        out[model] = predict_member(
+        out[model] = predict(
             bundle.checkpoint(model),
             shards,
             device=device,

@@ -416,6 +416,17 @@ def deterministic_mode(cuda: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(det_prev, warn_only=warn_prev)
 
 
+def loader_workers(num_workers: int | None, threads: int | None, device) -> int:
+    """DataLoader workers of a training or prediction job: ``num_workers``
+    when set, else the job's threads minus one (at most 8) beside a GPU and
+    none on CPU, where the job's threads compute."""
+    if num_workers is not None:
+        return int(num_workers)
+    if torch.device(device).type != "cuda":
+        return 0
+    return max(min(int(threads or 4) - 1, 8), 0)
+
+
 def prepare_run(
     name: str,
     model_cfg: dict | None,
@@ -442,8 +453,7 @@ def prepare_run(
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(int(threads))
-    if num_workers is None:  # automatic: loader workers only beside a GPU
-        num_workers = max(min(int(threads or 4) - 1, 8), 0) if dev.type == "cuda" else 0
+    num_workers = loader_workers(num_workers, threads, dev)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise InputError(
             f"{name}: empty dataset (train {len(train_ds)} items, val {len(val_ds)})"

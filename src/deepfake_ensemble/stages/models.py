@@ -10,8 +10,9 @@ from typing import Any
 from ..datasets import shard_dataset
 from ..io import write_csv
 from ..predict import predict as predict_frames
+from ..predict import resolve_device
 from ..staging import stage_shards
-from ..train import train_model
+from ..train import loader_workers, train_model
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def train(
         resume_dir=resume_dir,
         seed=seed,
         device=train_config.get("device", "auto"),
-        num_workers=int(train_config.get("num_workers", 0)),
+        num_workers=train_config.get("num_workers"),
         threads=threads,
         balance=bool(train_config.get("balance", False)),
     )
@@ -67,14 +68,16 @@ def predict(
     shards: ShardDirs,
     out_csv: PathLike,
     train_config: Mapping[str, Any],
+    threads: int | None = None,
 ) -> None:
     """Per-frame fake probabilities of one trained detector on one split
     (``shards``: its shard folder, or one folder per dataset)."""
+    device = resolve_device(train_config.get("device", "auto"))
     frame = predict_frames(
         checkpoint,
         _local(shards, train_config),
-        device=train_config.get("device", "auto"),
-        num_workers=int(train_config.get("num_workers", 0)),
+        device=device,
+        num_workers=loader_workers(train_config.get("num_workers"), threads, device),
     )
     write_csv(frame, out_csv)
     log.info("%d frame predictions -> %s", len(frame), out_csv)

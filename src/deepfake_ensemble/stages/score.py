@@ -95,22 +95,14 @@ def score_predict(
     shards: PathLike,
     out_csv: PathLike,
     train_config: Mapping[str, Any],
+    threads: int | None = None,
 ) -> None:
-    """Frame predictions of one bundled member on the scored videos."""
-    from ..score import predict_member
-    from ..staging import stage_shards
+    """Frame predictions of one bundled member on the scored videos: rule
+    ``predict``'s step with the bundle's checkpoint."""
+    from .models import predict
 
     checkpoint = read_bundle(bundle_dir).checkpoint(model)
-    stage_dir = train_config.get("stage_dir")
-    local = stage_shards(shards, stage_dir) if stage_dir else shards
-    frames = predict_member(
-        checkpoint,
-        local,
-        device=train_config.get("device", "auto"),
-        num_workers=int(train_config.get("num_workers", 0)),
-    )
-    write_csv(frames, out_csv)
-    log.info("%s: %d frame predictions -> %s", model, len(frames), out_csv)
+    predict(checkpoint, shards, out_csv, train_config, threads)
 
 
 def score(
