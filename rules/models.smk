@@ -34,6 +34,7 @@ rule train:
         f"{BENCHMARKS}/train/{{train_set}}/{{model}}.tsv"
     conda:
         "../envs/train.yaml"
+    # the process and 7 loader workers beside a GPU (profiles/slurm/config.yaml)
     threads: 8
     resources:
         gpu=1,
