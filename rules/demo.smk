@@ -19,7 +19,7 @@ rule generate_demo:
         f"{BENCHMARKS}/generate_demo.tsv"
     conda:
         "../envs/preprocess.yaml"
-    # processes writing videos (the same files for any number)
+    # threads writing videos (the same files for any number)
     threads: 4
     params:
         demo=config["demo"],

@@ -443,11 +443,11 @@ def _write_scene(plan: _Plan, i: int) -> list[dict]:
 
 def _map_scenes(plan: _Plan, n_real: int, workers: int):
     """Rows of every scene, in index order, from ``workers`` threads."""
-    if workers <= 1 or n_real < 2:
+    if workers <= 1:
         for i in range(n_real):
             yield _write_scene(plan, i)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, n_real)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(partial(_write_scene, plan), range(n_real))
 
 

@@ -106,7 +106,7 @@ def generate_demo(
 ) -> None:
     """The synthetic demo dataset, written beside ``metadata`` (DFDC layout),
     and its per-video cue table ``cues`` (video ids as the manifest names
-    them); ``threads`` processes write the videos (the same files for any
+    them); ``threads`` threads write the videos (the same files for any
     number).
 
     ``demo["extra"]`` lists further demo datasets (e.g. another manipulation
