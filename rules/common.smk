@@ -244,14 +244,6 @@ def train_shards(split):
     return shards
 
 
-def predict_shards(wildcards):
-    """The shards a prediction job reads: the training set's own val split
-    (thresholds, ensemble fits), or the test split of every test dataset."""
-    if wildcards.split == "val":
-        return train_shards("val")(wildcards)
-    return [shard_dir(d, "test") for d in TEST_DATASETS]
-
-
 def all_ensemble_files(wildcards):
     """Every file of every ensemble trained on the pooled set and tested on
     the pooled test set, named ``<ensemble>_<role>`` (summary input)."""

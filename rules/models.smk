@@ -2,7 +2,9 @@
 # evaluation path; they differ only by their registry entry and config. Each
 # (training set, model) pair is one job: under evaluation.protocol
 # cross_dataset or leave_one_out a detector is trained once per training set
-# (rules/common.smk: TRAIN_SETS), never twice for the same pair.
+# (rules/common.smk: TRAIN_SETS), never twice for the same pair. A model's
+# val predictions are written by its training job, from the validation pass
+# that chose its best epoch; rule predict scores the test splits.
 
 
 rule train:
@@ -18,6 +20,8 @@ rule train:
         history=model_file("{train_set}", "{model}", "history.csv"),
         size_json=model_file("{train_set}", "{model}", "size.json"),
         start=model_file("{train_set}", "{model}", "start.json"),
+        # the best epoch's scores from the validation pass that chose it
+        val_predictions=prediction_file("{train_set}", "{model}", "val"),
         curve=report(
             model_file("{train_set}", "{model}", "training_curve.png"),
             caption="../report/training_curve.rst",
@@ -54,14 +58,12 @@ rule train:
 rule predict:
     input:
         checkpoint=model_file("{train_set}", "{model}", "best.pt"),
-        # val: the training set's own val split; test: every test dataset's
-        shards=predict_shards,
+        # every test dataset's test split (val predictions come from train)
+        shards=[shard_dir(d, "test") for d in TEST_DATASETS],
     output:
-        predictions=prediction_file("{train_set}", "{model}", "{split}"),
+        predictions=prediction_file("{train_set}", "{model}", "test"),
     log:
-        f"{LOGS}/predict/{{train_set}}/{{model}}/{{split}}.log",
-    wildcard_constraints:
-        split="val|test",
+        f"{LOGS}/predict/{{train_set}}/{{model}}/test.log",
     conda:
         "../envs/train.yaml"
     threads: 8

@@ -1,5 +1,5 @@
-"""Rule predict: per-frame fake probabilities of one model on one split
-(val: its training set's datasets; test: every test dataset)."""
+"""Rule predict: per-frame fake probabilities of one model on every test
+dataset's test split (its val predictions come from rule train)."""
 
 import sys
 from pathlib import Path

@@ -19,4 +19,5 @@ with rule_job(snakemake) as threads:
         train_config=dict(snakemake.params.train),
         seed=snakemake.params.seed,
         threads=threads,
+        val_predictions=snakemake.output.val_predictions,
     )

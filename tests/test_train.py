@@ -188,6 +188,13 @@ def test_train_writes_outputs_and_predicts(frames, tmp_path):
     again, _, _ = load_checkpoint(out / "best.pt")
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
+    # the best epoch's validation scores are the val predictions: the same
+    # table as a prediction pass over val with best.pt (other batch size)
+    kept = pd.read_csv(out / "val_predictions.csv")
+    assert kept[["video_id", "frame_index", "label"]].equals(
+        pred[["video_id", "frame_index", "label"]]
+    )
+    assert np.allclose(kept["score"], pred["score"], atol=1e-5)
 
 
 def test_resume_after_kill_equals_uninterrupted_run(frames, tmp_path):
@@ -221,6 +228,28 @@ def test_resume_after_kill_equals_uninterrupted_run(frames, tmp_path):
     for k, v in a["model"].items():
         assert torch.allclose(v.float(), b["model"][k].float(), atol=1e-5), k
     assert a["scheduler"]["_last_lr"] == b["scheduler"]["_last_lr"]
+    # the val predictions of the resumed run are the uninterrupted run's
+    full_val = pd.read_csv(tmp_path / "a" / "val_predictions.csv")
+    resumed_val = pd.read_csv(tmp_path / "b" / "val_predictions.csv")
+    assert np.allclose(full_val["score"], resumed_val["score"], atol=1e-5)
+    # a resume state without them (an older version's) predicts them from
+    # best.pt instead, to a path of the caller's choice
+    (tmp_path / "rb" / "best_val.csv").unlink()
+    train_model(
+        "capsule",
+        cfg,
+        train,
+        val,
+        tmp_path / "b",
+        tmp_path / "rb",
+        progress=False,
+        val_predictions=tmp_path / "p" / "val.csv",
+    )
+    legacy = pd.read_csv(tmp_path / "p" / "val.csv")
+    assert legacy[["video_id", "frame_index"]].equals(
+        full_val[["video_id", "frame_index"]]
+    )
+    assert np.allclose(legacy["score"], full_val["score"], atol=1e-5)
 
 
 def test_changed_config_starts_afresh(frames, tmp_path):

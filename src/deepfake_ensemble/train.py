@@ -12,13 +12,18 @@ one detector and writes (atomically) into ``out_dir``:
 * ``training_curve.png`` - losses and validation AUCs per epoch;
 * ``size.json`` - ``{"params", "bytes", "megabytes"}`` of ``best.pt``, so
   evaluation knows the model's size without PyTorch;
+* ``val_predictions.csv`` (or the ``val_predictions`` path) - the best
+  epoch's fake probability per validation frame, from the validation pass
+  that chose it: columns video_id, frame_index, label, score, as
+  :func:`deepfake_ensemble.predict.predict` writes them;
 * ``start.json`` - how the model started: the weights files read (path,
   SHA-256, tensors loaded / missing / unused) and the input normalisation
   that follows from them (:func:`deepfake_ensemble.models.weights.start_model`).
 
 After every epoch the full training state (model, optimiser, scheduler, RNG
 states, epoch, best metric, early-stopping counter, history) is written to
-``resume_dir/last.pt`` (and the best weights to ``resume_dir/best.pt``). A
+``resume_dir/last.pt`` (and the best weights to ``resume_dir/best.pt``, their
+validation scores to ``resume_dir/best_val.csv``). A
 later call with the same model name and config resumes from it; every epoch
 reseeds the shuffling, the flips and the global RNGs from ``seed`` and the
 epoch number, so a resumed run gives the same weights as an uninterrupted one.
@@ -78,7 +83,13 @@ from .metrics import auc
 from .models import NORMALISATIONS, create_model, get_spec
 from .models.base import Detector, ModelSpec
 from .models.weights import start_model
-from .predict import forward_batch, frame_table, infer, resolve_device
+from .predict import (
+    forward_batch,
+    frame_table,
+    infer,
+    predict_dataset,
+    resolve_device,
+)
 from .predictions import HISTORY_COLUMNS
 from .pretrained import START_NAME, check_model_start, start_normalisation
 
@@ -369,6 +380,7 @@ class TrainingRun:
     epoch: int = 0  # the last finished epoch
     balance: bool = False  # class-balanced sampling (train.balance)
     micro_batch: int | None = None  # items per forward pass; None: whole batch
+    val_frames: pd.DataFrame | None = None  # the last validation's frame scores
 
     @property
     def cuda(self) -> bool:
@@ -381,6 +393,10 @@ class TrainingRun:
     @property
     def best_path(self) -> Path:
         return self.resume_dir / "best.pt"
+
+    @property
+    def best_val_path(self) -> Path:
+        return self.resume_dir / "best_val.csv"
 
     @property
     def checkpoint_fields(self) -> dict[str, Any]:
@@ -677,7 +693,8 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
 def validate(
     run: TrainingRun, val_ds, epoch: int
 ) -> tuple[float, float | None, float | None]:
-    """Validation loss, frame AUC and video AUC (``None`` where undefined)."""
+    """Validation loss, frame AUC and video AUC (``None`` where undefined);
+    the frame scores are kept in ``run.val_frames`` for :func:`keep_best`."""
     idx, scores, val_loss = infer(
         run.model,
         run.spec,
@@ -692,6 +709,7 @@ def validate(
         desc=f"{run.name} validation {epoch}",
     )
     frames = frame_table(val_ds, run.spec.input_kind, idx, scores)
+    run.val_frames = frames
     frame_auc, video_auc = validation_metrics(frames)
     return float(val_loss), frame_auc, video_auc
 
@@ -729,8 +747,9 @@ def record_epoch(
 
 
 def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
-    """Write ``best.pt`` when the last recorded epoch beats the best one, and
-    update early stopping; whether it was the best."""
+    """Write ``best.pt`` (and its validation scores, ``best_val.csv``) when
+    the last recorded epoch beats the best one, and update early stopping;
+    whether it was the best."""
     row = run.history[-1]
     improved = _better(row["val_video_auc"], row["val_loss"], run.best)
     if improved:
@@ -749,6 +768,8 @@ def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
             },
             run.best_path,
         )
+        if run.val_frames is not None:
+            write_csv(run.val_frames, run.best_val_path)
     else:
         run.early_stop_counter += 1
     patience = run.cfg["early_stopping"]
@@ -779,9 +800,15 @@ def save_resume_state(run: TrainingRun, weights: dict[str, torch.Tensor]) -> Non
     )
 
 
-def finish(run: TrainingRun) -> pd.DataFrame:
+def finish(
+    run: TrainingRun, val_ds, val_predictions: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Copy ``best.pt`` and ``last.pt`` into ``out_dir``; write
-    ``history.csv``, ``training_curve.png`` and ``size.json``."""
+    ``history.csv``, ``training_curve.png``, ``size.json`` and the best
+    epoch's validation scores (``val_predictions``, default
+    ``out_dir/val_predictions.csv``). A resume state without those scores
+    (written by a version that did not keep them) gets them by predicting
+    ``val_ds`` with ``best.pt``."""
     if not run.history:
         raise RuntimeError(
             f"{run.name}: no epoch was trained (epochs={run.cfg['epochs']})"
@@ -794,6 +821,14 @@ def finish(run: TrainingRun) -> pd.DataFrame:
     plot_history(hist, run.out_dir / "training_curve.png", run.name)
     write_json(model_size(run.model.state_dict(), best), run.out_dir / SIZE_NAME)
     write_json(run.start, run.out_dir / START_NAME)
+    val_out = Path(val_predictions or run.out_dir / "val_predictions.csv")
+    if run.best_val_path.exists():
+        _copy(run.best_val_path, val_out)
+    else:
+        scores = predict_dataset(
+            best, val_ds, device=run.device, num_workers=run.num_workers
+        )
+        write_csv(scores, val_out)
     return hist
 
 
@@ -811,8 +846,13 @@ def train_model(
     max_epochs: int | None = None,
     progress: bool = True,
     balance: bool = False,
+    val_predictions: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Train detector ``name``; returns the per-epoch history.
+
+    ``val_predictions``: where the best epoch's validation frame scores go
+    (default ``out_dir/val_predictions.csv``); the workflow uses them as the
+    model's val predictions, so no separate prediction pass reads val.
 
     ``balance`` draws the training items class-balanced (:func:`epoch_sampler`);
     off by default, as in the study.
@@ -853,7 +893,7 @@ def train_model(
             weights = _cpu_weights(run.model)
             keep_best(run, weights)
             save_resume_state(run, weights)
-        return finish(run)
+        return finish(run, val_ds, val_predictions)
 
 
 def _best_fields(best: dict | None) -> dict:

@@ -40,9 +40,12 @@ def train(
     train_config: Mapping[str, Any],
     seed: int,
     threads: int,
+    val_predictions: PathLike | None = None,
 ) -> None:
     """Train one detector into ``out_dir`` (``best.pt, last.pt, history.csv,
-    training_curve.png, size.json``); resumes from ``resume_dir``.
+    training_curve.png, size.json``); resumes from ``resume_dir``. The best
+    epoch's validation frame scores go to ``val_predictions`` (the model's val
+    predictions in the workflow).
 
     ``train_shards``/``val_shards``: a shard folder or a list of them (one
     per dataset of the training set), read as one dataset."""
@@ -59,6 +62,7 @@ def train(
         num_workers=train_config.get("num_workers"),
         threads=threads,
         balance=bool(train_config.get("balance", False)),
+        val_predictions=val_predictions,
     )
     log.info("%s: trained %d epochs", model, len(history))
 
@@ -71,7 +75,8 @@ def predict(
     threads: int | None = None,
 ) -> None:
     """Per-frame fake probabilities of one trained detector on one split
-    (``shards``: its shard folder, or one folder per dataset)."""
+    (``shards``: its shard folder, or one folder per dataset). The val
+    predictions come from training itself (:func:`train`)."""
     device = resolve_device(train_config.get("device", "auto"))
     frame = predict_frames(
         checkpoint,
