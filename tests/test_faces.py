@@ -114,6 +114,25 @@ def test_tracker_searches_regions_between_whole_frame_searches():
         assert np.abs(boxes[0] - whole[0]).max() <= 0.15 * (whole[0][2] - whole[0][0])
 
 
+def test_tracker_finds_small_faces_in_upscaled_regions():
+    """A face smaller than REGION_FACE_PX (found whole at upsample 1) is found
+    in its tracked region, which is resized up rather than pyramid-upsampled:
+    no region comes up empty and falls back to a whole-frame search."""
+    from deepfake_ensemble.faces import REGION_FACE_PX, FaceTracker
+
+    size = 64
+    assert size < REGION_FACE_PX
+    frames = [face_frame(320, 240, at=(60 + 5 * i, 60), size=size) for i in range(4)]
+    kw = {"upsample": 1, "detect_scale": 1.0}
+    tracker = FaceTracker(**kw, detect_every=4, track_margin=0.3)
+    tracked = [tracker(f) for f in frames]
+    assert tracker.full_searches == 1 and tracker.region_searches == 3
+    for f, boxes in zip(frames, tracked, strict=True):
+        whole = detect_faces(f, **kw)
+        assert len(boxes) == 1 == len(whole)
+        assert np.abs(boxes[0] - whole[0]).max() <= 0.2 * (whole[0][2] - whole[0][0])
+
+
 def test_tracker_falls_back_to_the_whole_frame_when_the_face_moves_away():
     from deepfake_ensemble.faces import FaceTracker
 

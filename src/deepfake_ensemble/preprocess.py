@@ -68,7 +68,8 @@ __all__ = [
     "contact_sheet",
 ]
 
-CACHE_VERSION = 1
+# 2: tracked regions are resized to REGION_FACE_PX, never pyramid-upsampled
+CACHE_VERSION = 2
 STATUSES = (
     "ok",
     "no_face",
