@@ -14,7 +14,7 @@ c. this project: ``run_batch`` on the clip with ``faces: all`` (sequential
    decode, detection on a downscaled frame, landmarks, face and eye crops,
    JPEG-encoded cache file).
 
-Each variant runs ``--repeat`` times (default 3), interleaved a, b, c, a, b,
+Each variant runs ``--repeat`` times (default 5), interleaved a, b, c, a, b,
 c, ..., so that a slow spell of a shared machine falls on all three; the
 table gives the median run of each and the ratios of the medians, with the
 range of the per-repeat ratios c/a. Prints sampled frames per second, the
@@ -22,7 +22,7 @@ ratios c/a and c/b, the faces found by a and c (and how many of a's faces c
 also found, IoU >= 0.3 at the same sample time) and each variant's peak
 resident memory.
 
-    .venv/bin/python benchmarks/preprocess.py [--duration 20] [--repeat 3] [--sweep]
+    .venv/bin/python benchmarks/preprocess.py [--duration 20] [--repeat 5] [--sweep]
 
 ``--sweep`` also times detection settings (detect_scale x upsample) on the
 clip's sampled frames, and runs variant c over the tracking settings
@@ -270,7 +270,7 @@ def main() -> None:
     ap.add_argument("--upsample", type=int, default=None)
     ap.add_argument("--detect-every", type=int, default=None)
     ap.add_argument("--track-margin", type=float, default=None)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--video", help=argparse.SUPPRESS)

@@ -15,6 +15,15 @@ SNAKEFILE = ROOT / "Snakefile"
 CI_CONFIG = ROOT / "config" / "ci.yaml"
 
 
+def demo_threads() -> list[str]:
+    """The thread settings ``make demo`` passes to Snakemake (the Makefile's
+    ``DEMO_THREADS``), so that the tests run the workflow as the demo does."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("DEMO_THREADS :="):
+            return line.split(":=", 1)[1].split()
+    raise AssertionError("Makefile: no DEMO_THREADS")
+
+
 # Named profiles (`--profile slurm`) are looked up in $XDG_CONFIG_HOME/snakemake:
 # the tests install them with `make profile` into a folder of their own.
 PROFILE_HOME = Path(tempfile.mkdtemp(prefix="dfe-profiles-"))
@@ -66,7 +75,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800
 
 @pytest.fixture(scope="session")
 def local_ci_run(tmp_path_factory) -> Path:
-    """The whole workflow on the tiny CI config, run locally once per session."""
+    """The whole workflow on the tiny CI config, run locally once per session
+    on two cores, with the demo's thread settings."""
     workdir = tmp_path_factory.mktemp("local-run")
     snakemake(
         workdir,
@@ -74,6 +84,7 @@ def local_ci_run(tmp_path_factory) -> Path:
         str(ROOT / "profiles" / "default"),
         "--configfile",
         str(CI_CONFIG),
+        *demo_threads(),
         "--cores",
         "2",
     )
