@@ -98,39 +98,44 @@ def test_square_box_shifts_then_shrinks():
     assert square_box(50, 40, 200, 100, 80) == (10, 0, 80)  # shrunk to 80
 
 
-def test_tracker_searches_regions_between_whole_frame_searches():
-    """detect_every=3: samples 0 and 3 are searched whole, 1 and 2 only
-    around the face found before; the boxes agree with whole-frame search."""
+def track_like_whole_frames(frames, kw, tolerance, **tracking):
+    """Track ``frames``; every box must match the whole-frame search's
+    within ``tolerance`` x the face's side. Returns the tracker."""
     from deepfake_ensemble.faces import FaceTracker
 
-    frames = [face_frame(320, 240, at=(60 + 8 * i, 30), size=112) for i in range(5)]
-    kw = {"upsample": 0, "detect_scale": 1.0}
-    tracker = FaceTracker(**kw, detect_every=3, track_margin=0.5)
+    tracker = FaceTracker(**kw, **tracking)
     tracked = [tracker(f) for f in frames]
-    assert tracker.full_searches == 2 and tracker.region_searches == 3
     for f, boxes in zip(frames, tracked, strict=True):
         whole = detect_faces(f, **kw)
         assert len(boxes) == 1 == len(whole)
-        assert np.abs(boxes[0] - whole[0]).max() <= 0.15 * (whole[0][2] - whole[0][0])
+        side = whole[0][2] - whole[0][0]
+        assert np.abs(boxes[0] - whole[0]).max() <= tolerance * side
+    return tracker
+
+
+def test_tracker_searches_regions_between_whole_frame_searches():
+    """detect_every=3: samples 0 and 3 are searched whole, 1 and 2 only
+    around the face found before; the boxes agree with whole-frame search."""
+    frames = [face_frame(320, 240, at=(60 + 8 * i, 30), size=112) for i in range(5)]
+    kw = {"upsample": 0, "detect_scale": 1.0}
+    tracker = track_like_whole_frames(
+        frames, kw, 0.15, detect_every=3, track_margin=0.5
+    )
+    assert tracker.full_searches == 2 and tracker.region_searches == 3
 
 
 def test_tracker_finds_small_faces_in_upscaled_regions():
     """A face smaller than REGION_FACE_PX (found whole at upsample 1) is found
     in its tracked region, which is resized up rather than pyramid-upsampled:
     no region comes up empty and falls back to a whole-frame search."""
-    from deepfake_ensemble.faces import REGION_FACE_PX, FaceTracker
+    from deepfake_ensemble.faces import REGION_FACE_PX
 
     size = 64
     assert size < REGION_FACE_PX
     frames = [face_frame(320, 240, at=(60 + 5 * i, 60), size=size) for i in range(4)]
     kw = {"upsample": 1, "detect_scale": 1.0}
-    tracker = FaceTracker(**kw, detect_every=4, track_margin=0.3)
-    tracked = [tracker(f) for f in frames]
+    tracker = track_like_whole_frames(frames, kw, 0.2, detect_every=4, track_margin=0.3)
     assert tracker.full_searches == 1 and tracker.region_searches == 3
-    for f, boxes in zip(frames, tracked, strict=True):
-        whole = detect_faces(f, **kw)
-        assert len(boxes) == 1 == len(whole)
-        assert np.abs(boxes[0] - whole[0]).max() <= 0.2 * (whole[0][2] - whole[0][0])
 
 
 def test_tracker_falls_back_to_the_whole_frame_when_the_face_moves_away():

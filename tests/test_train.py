@@ -204,20 +204,15 @@ def test_resume_after_kill_equals_uninterrupted_run(frames, tmp_path):
     full = train_model(
         "capsule", cfg, train, val, tmp_path / "a", tmp_path / "ra", progress=False
     )
-    first = train_model(
-        "capsule",
-        cfg,
-        train,
-        val,
-        tmp_path / "b",
-        tmp_path / "rb",
-        max_epochs=1,
-        progress=False,
-    )
+
+    def run_b(**kw):  # the same run, in steps, into b
+        return train_model(
+            "capsule", cfg, train, val, tmp_path / "b", tmp_path / "rb", **kw
+        )
+
+    first = run_b(max_epochs=1, progress=False)
     assert list(first["epoch"]) == [1]
-    resumed = train_model(
-        "capsule", cfg, train, val, tmp_path / "b", tmp_path / "rb", progress=False
-    )
+    resumed = run_b(progress=False)
     assert list(resumed["epoch"]) == [1, 2, 3]
     # epoch 1 came from the saved state, not from training it again
     assert resumed["seconds"].iloc[0] == first["seconds"].iloc[0]
@@ -235,16 +230,7 @@ def test_resume_after_kill_equals_uninterrupted_run(frames, tmp_path):
     # a resume state without them (an older version's) predicts them from
     # best.pt instead, to a path of the caller's choice
     (tmp_path / "rb" / "best_val.csv").unlink()
-    train_model(
-        "capsule",
-        cfg,
-        train,
-        val,
-        tmp_path / "b",
-        tmp_path / "rb",
-        progress=False,
-        val_predictions=tmp_path / "p" / "val.csv",
-    )
+    run_b(progress=False, val_predictions=tmp_path / "p" / "val.csv")
     legacy = pd.read_csv(tmp_path / "p" / "val.csv")
     assert legacy[["video_id", "frame_index"]].equals(
         full_val[["video_id", "frame_index"]]
