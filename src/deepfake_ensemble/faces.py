@@ -158,7 +158,6 @@ def detect_faces(
 #: in a tracked region the face is resized (up or down) to about this many
 #: pixels, just above the 80 px window of dlib's HOG detector, and searched at
 #: upsample 0: a 2x pyramid step up would search four times the pixels
-#: (benchmarks/preprocess.py: 10 ms against 3.6 ms per region)
 REGION_FACE_PX = 100
 
 
