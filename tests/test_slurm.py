@@ -27,6 +27,7 @@ from conftest import (
     CI_CONFIG,
     ROOT,
     SNAKEMAKE_ENV,
+    demo_threads,
     install_named_profiles,
     snakemake,
     snakemake_command,
@@ -141,12 +142,18 @@ def rule_of(logfile: str) -> str:
 
 @pytest.fixture(scope="module")
 def slurm_ci_run(cluster, tmp_path_factory) -> tuple[Path, str, float]:
-    """The whole workflow on the CI config, every job submitted to SLURM."""
+    """The whole workflow on the CI config, every job submitted to SLURM, with
+    the demo's thread settings (as the local run, which it is compared with)."""
     install_named_profiles()
     workdir = tmp_path_factory.mktemp("slurm-run")
     start = time.monotonic()
     result = snakemake(
-        workdir, *PROFILE_ARGS, "--configfile", str(CI_CONFIG), timeout=1500
+        workdir,
+        *PROFILE_ARGS,
+        "--configfile",
+        str(CI_CONFIG),
+        *demo_threads(),
+        timeout=1500,
     )
     return workdir, result.stdout + result.stderr, time.monotonic() - start
 
