@@ -104,8 +104,8 @@ wildcard_constraints:
 # results/shards/{dataset}/{split}                 shards of one dataset's split
 # results/models/{train_set}/{model}/              a detector trained on a train set
 # results/predictions/{train_set}/{model}/{split}.csv   val: the train set's val
-#                                                  split (rule train); test: every
-#                                                  test dataset (rule predict)
+#                                                  split (written by training);
+#                                                  test: every test dataset
 # results/metrics/{train_set}/{target}/{model}.json     one cell of the matrix
 # results/ensembles/{train_set}/{ensemble}/        fitted on the train set's val
 # results/ensembles/{train_set}/{ensemble}/test/{target}/   applied to a test set
