@@ -306,7 +306,7 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def _copy(src: Path, dst: Path) -> None:
-    with atomic_path(dst, suffix=".pt") as tmp:
+    with atomic_path(dst, suffix=Path(dst).suffix) as tmp:
         shutil.copyfile(src, tmp)
 
 

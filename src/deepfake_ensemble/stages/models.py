@@ -74,9 +74,9 @@ def predict(
     train_config: Mapping[str, Any],
     threads: int | None = None,
 ) -> None:
-    """Per-frame fake probabilities of one trained detector on one split
-    (``shards``: its shard folder, or one folder per dataset). The val
-    predictions come from training itself (:func:`train`)."""
+    """Per-frame fake probabilities of one trained detector on the test
+    split(s) (``shards``: a shard folder, or one folder per test dataset).
+    The val predictions come from training itself (:func:`train`)."""
     device = resolve_device(train_config.get("device", "auto"))
     frame = predict_frames(
         checkpoint,
