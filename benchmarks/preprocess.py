@@ -26,9 +26,10 @@ resident memory.
 
 ``--sweep`` also times detection settings (detect_scale x upsample) on the
 clip's sampled frames, and runs variant c over the tracking settings
-(``detect_every`` k x ``track_margin`` x ``detect_scale``), printing speed
-against a and the share of a's faces found: how the defaults were chosen.
-``--detect-every`` / ``--track-margin`` set them for the main comparison.
+(``detect_every`` k x ``track_margin`` x ``track_face_px``), printing speed
+against a, the share of a's faces found and the searches made: how the
+defaults were chosen. ``--detect-every`` / ``--track-margin`` /
+``--track-face-px`` set them for the main comparison.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def variant_project(video: str, workdir: str, cfg: dict) -> dict:
     import pandas as pd
 
     from deepfake_ensemble.faces import get_detector, get_predictor
-    from deepfake_ensemble.preprocess import read_cache, run_batch
+    from deepfake_ensemble.preprocess import SEARCH_COUNTS, read_cache, run_batch
 
     t0 = time.perf_counter()
     import av  # noqa: F401  (the decoder library, imported once per batch job)
@@ -156,7 +157,7 @@ def variant_project(video: str, workdir: str, cfg: dict) -> dict:
     df = pd.DataFrame([{"video_id": "bench/clip", "path": video, "label": 0}])
     rep = run_batch(df, workdir, {**cfg, "faces": "all"}, progress=False)
     r = rep.iloc[0]
-    _, rows = read_cache(r["cache_file"])
+    attrs, rows = read_cache(r["cache_file"])
     boxes = [
         [int(round(ts / INTERVAL)), *map(float, b)]
         for ts, b in zip(rows["timestamp"], rows["boxes"], strict=True)
@@ -168,6 +169,7 @@ def variant_project(video: str, workdir: str, cfg: dict) -> dict:
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
         "model_load_s": load,
+        **{k: int(attrs[k]) for k in SEARCH_COUNTS},
     }
 
 
@@ -245,22 +247,27 @@ def matched(a_boxes, c_boxes, thr: float = 0.3) -> int:
 
 
 def tracking_sweep(video: Path, cfg: dict, original: dict) -> None:
-    """Variant c over detect_every x track_margin x detect_scale."""
+    """Variant c over detect_every x track_margin x track_face_px."""
     a_fps = original["sampled"] / original["seconds"]
-    print("  tracking sweep (variant c): k, margin, scale -> speed, recall of a")
-    for k in (1, 3, 5, 10):
-        for margin in (0.3, 0.5) if k > 1 else (0.5,):
-            for scale in (0.5, 0.4):
-                run = {**cfg, "detect_every": k, "track_margin": margin}
-                run["detect_scale"] = scale
-                r = spawn("c", video, run)
-                fps = r["sampled"] / r["seconds"]
-                m = matched(original["boxes"], r["boxes"])
-                print(
-                    f"    k={k:2d} margin={margin:.1f} scale={scale:.2f}: "
-                    f"{fps:6.2f} frames/s = {fps / a_fps:5.1f}x a; faces {r['faces']}, "
-                    f"{100 * m / max(original['faces'], 1):5.1f}% of a's"
-                )
+    print("  tracking sweep (variant c): k, margin, face px -> speed, recall of a")
+    grid = [(1, 0.3, 100)] + [
+        (k, margin, px)
+        for k in (5, 10, 20)
+        for margin in (0.15, 0.2, 0.3)
+        for px in (85, 100)
+    ]
+    for k, margin, px in grid:
+        run = {**cfg, "detect_every": k, "track_margin": margin, "track_face_px": px}
+        r = spawn("c", video, run)
+        fps = r["sampled"] / r["seconds"]
+        m = matched(original["boxes"], r["boxes"])
+        print(
+            f"    k={k:2d} margin={margin:.2f} face_px={px:3d}: "
+            f"{fps:6.2f} frames/s = {fps / a_fps:5.1f}x a; faces {r['faces']}, "
+            f"{100 * m / max(original['faces'], 1):5.1f}% of a's; whole-frame "
+            f"searches {r['whole_frame_searches']}, region searches "
+            f"{r['region_searches']} (+{r['region_retries']} retried)"
+        )
 
 
 def main() -> None:
@@ -270,6 +277,7 @@ def main() -> None:
     ap.add_argument("--upsample", type=int, default=None)
     ap.add_argument("--detect-every", type=int, default=None)
     ap.add_argument("--track-margin", type=float, default=None)
+    ap.add_argument("--track-face-px", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
@@ -288,6 +296,8 @@ def main() -> None:
         cfg["detect_every"] = args.detect_every
     if args.track_margin is not None:
         cfg["track_margin"] = args.track_margin
+    if args.track_face_px is not None:
+        cfg["track_face_px"] = args.track_face_px
     out_dir = ROOT / "benchmarks" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / f"six_faces_{args.duration:g}s.mp4"

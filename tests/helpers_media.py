@@ -49,16 +49,21 @@ def write_video(
     time_base: Fraction | None = None,
     codec: str = "libx264",
     options: dict | None = None,
+    bframes: int = 0,
 ) -> Path:
     """Write RGB frames to an H.264 MP4. ``pts`` (in ``time_base`` units)
-    makes a variable-frame-rate clip."""
+    makes a variable-frame-rate clip; ``bframes`` > 0 gives B-frames (some of
+    them non-reference frames), as most camera and web encodes have."""
     path = Path(path)
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", options=options or {}) as out:
         s = out.add_stream(codec, rate=fps)
         s.width, s.height = w, h
         s.pix_fmt = "yuv420p"
-        s.options = {"preset": "ultrafast", "bf": "0"}
+        s.options = {
+            "preset": "veryfast" if bframes else "ultrafast",
+            "bf": str(bframes),
+        }
         if time_base is not None:
             s.codec_context.time_base = time_base
             s.time_base = time_base

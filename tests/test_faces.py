@@ -146,6 +146,21 @@ def test_tracker_falls_back_to_the_whole_frame_when_the_face_moves_away():
     tracker = FaceTracker(upsample=0, detect_scale=1.0, detect_every=10)
     assert len(tracker(first)) == 1
     boxes = tracker(moved)
-    # the region around the old box is empty: the frame was searched whole
+    # the region around the old box is empty, and so is the wider one
+    # searched again: the frame was searched whole
     assert tracker.full_searches == 2 and tracker.region_searches == 1
+    assert tracker.region_retries == 1
     assert len(boxes) == 1 and boxes[0][0] > 150
+
+
+def test_tracker_searches_a_wider_region_before_the_whole_frame():
+    """A face that moved further than the margin (but less than twice it)
+    is found in the wider region searched again, not by a whole-frame
+    search."""
+    frames = [face_frame(320, 240, at=(60 + 53 * i, 60), size=112) for i in range(2)]
+    kw = {"upsample": 0, "detect_scale": 1.0}
+    tracker = track_like_whole_frames(
+        frames, kw, 0.15, detect_every=5, track_margin=0.2
+    )
+    assert tracker.full_searches == 1 and tracker.region_searches == 1
+    assert tracker.region_retries == 1

@@ -143,3 +143,65 @@ def test_truncated_fragmented_video_keeps_decoded_frames(tmp_path):
 def test_deadline_raises_timeout(cfr40):
     with pytest.raises(VideoTimeout):
         list(FrameSampler(cfr40, deadline=0.0))
+
+
+@pytest.fixture(scope="module")
+def bframes90(tmp_path_factory):
+    """90 frames at 30 fps with B-frames (x264 veryfast, up to 3 in a row)."""
+    path = tmp_path_factory.mktemp("video") / "bframes90.mp4"
+    return write_video(
+        path, [blank_frame(value=i) for i in range(90)], fps=30, bframes=3
+    )
+
+
+def _sampled(path, skip, **kw):
+    sampler = FrameSampler(path, skip_unsampled=skip, **kw)
+    frames = [(f.frame_index, f.timestamp, f.image.tobytes()) for f in sampler]
+    return frames, sampler
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"frame_interval_s": 0.5},
+        {"frame_interval_s": 0.3, "max_frames": 3},
+        {"frame_interval_s": None, "frames_per_video": 7},
+        {"frame_interval_s": None, "frames_per_video": 4, "max_frames": 2},
+        {"frame_interval_s": 1 / 30},
+    ],
+)
+def test_skipping_unsampled_frames_changes_nothing_but_speed(bframes90, kw):
+    """The decoder skips non-reference frames nobody samples: same frames,
+    indices, timestamps, pixels, frames_decoded and duration as decoding
+    every frame."""
+    full, s_full = _sampled(bframes90, False, **kw)
+    fast, s_fast = _sampled(bframes90, True, **kw)
+    assert fast == full
+    assert s_fast.frames_decoded == s_full.frames_decoded
+    assert s_fast.duration == s_full.duration
+    assert s_full.frames_skipped == 0
+    if kw["frame_interval_s"] == 1 / 30:  # every frame sampled: none skipped
+        assert s_fast.frames_skipped == 0
+    else:
+        assert s_fast.frames_skipped > 0
+
+
+def test_skipping_falls_back_to_decoding_everything(bframes90, monkeypatch):
+    """A plan whose first frame is not the decoder's first is dropped: the
+    clip is decoded again in full, with the same result."""
+    from deepfake_ensemble import video
+
+    full, _ = _sampled(bframes90, False)
+    monkeypatch.setattr(
+        video.FrameSampler,
+        "_plan",
+        lambda self, times: video._DecodePlan(first_pts=-1, needed=frozenset()),
+    )
+    fast, sampler = _sampled(bframes90, True)
+    assert fast == full and sampler.frames_skipped == 0
+
+
+def test_skipping_with_threaded_decoding(bframes90):
+    full, _ = _sampled(bframes90, False)
+    sampler = FrameSampler(bframes90, decode_threads=2)
+    assert [(f.frame_index, f.timestamp, f.image.tobytes()) for f in sampler] == full

@@ -158,7 +158,9 @@ def detect_faces(
 #: in a tracked region the face is resized (up or down) to about this many
 #: pixels, just above the 80 px window of dlib's HOG detector, and searched at
 #: upsample 0: a 2x pyramid step up would search four times the pixels
-REGION_FACE_PX = 100
+#: (benchmarks/preprocess.py --sweep: 85 px searched fewer pyramid levels than
+#: 100 px and found the same faces)
+REGION_FACE_PX = 85
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -170,11 +172,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def detect_in_region(
-    image: np.ndarray, box: np.ndarray, margin: float, detector: str = "hog"
+    image: np.ndarray,
+    box: np.ndarray,
+    margin: float,
+    detector: str = "hog",
+    face_px: int = REGION_FACE_PX,
 ) -> np.ndarray:
     """Faces inside ``box`` enlarged by ``margin`` x its side on every side,
-    the region scaled so that a face of the box's size is about
-    :data:`REGION_FACE_PX` wide; boxes in frame pixels, largest first."""
+    the region scaled so that a face of the box's size is about ``face_px``
+    wide; boxes in frame pixels, largest first."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
     side = max(x1 - x0, y1 - y0, 1.0)
@@ -185,7 +191,7 @@ def detect_in_region(
         return np.zeros((0, 4), np.float32)
     if detector == "hog" and region.ndim == 3:
         region = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
-    s = REGION_FACE_PX / side
+    s = face_px / side
     upsample = 0
     small = cv2.resize(
         region,
@@ -212,10 +218,12 @@ class FaceTracker:
     ``detect_every = 1``: every frame is searched whole (:func:`detect_faces`).
     ``detect_every = k > 1``: every k-th sample is searched whole; in between,
     only regions around the faces found in the previous sample are searched
-    (:func:`detect_in_region`, ``track_margin`` x the face's side around it),
-    at a scale chosen from that face's size. When a region comes up empty the
-    frame is searched whole after all, and the count starts again. A face
-    that enters the picture is found at the next whole-frame search.
+    (:func:`detect_in_region`, ``track_margin`` x the face's side around it,
+    scaled so that the face is ``track_face_px`` wide). A region that comes
+    up empty is searched once more with twice the margin (a face that moved
+    further); when that too is empty, the frame is searched whole after all,
+    and the count starts again. A face that enters the picture is found at
+    the next whole-frame search.
     """
 
     def __init__(
@@ -226,6 +234,7 @@ class FaceTracker:
         max_detect_side: int | None = 1280,
         detect_every: int = 1,
         track_margin: float = 0.5,
+        track_face_px: int = REGION_FACE_PX,
         faces: str = "largest",
     ):
         self.full = dict(
@@ -237,22 +246,33 @@ class FaceTracker:
         self.detector = detector
         self.every = max(1, int(detect_every))
         self.margin = float(track_margin)
+        self.face_px = int(track_face_px)
         self.keep = 1 if faces == "largest" else None
         self.previous = np.zeros((0, 4), np.float32)
         self.since_full = 0
         self.full_searches = 0
         self.region_searches = 0
+        self.region_retries = 0
 
     def _full(self, image: np.ndarray) -> np.ndarray:
         self.full_searches += 1
         self.since_full = 0
         return detect_faces(image, **self.full)
 
+    def _region(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        self.region_searches += 1
+        boxes = detect_in_region(image, box, self.margin, self.detector, self.face_px)
+        if len(boxes) == 0:
+            self.region_retries += 1
+            boxes = detect_in_region(
+                image, box, 2 * self.margin, self.detector, self.face_px
+            )
+        return boxes
+
     def _regions(self, image: np.ndarray) -> np.ndarray | None:
         found: list[np.ndarray] = []
         for box in self.previous:
-            self.region_searches += 1
-            boxes = detect_in_region(image, box, self.margin, self.detector)
+            boxes = self._region(image, box)
             if len(boxes) == 0:
                 return None
             for b in boxes:

@@ -40,7 +40,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .errors import InputError
-from .faces import FaceTracker, extract_faces
+from .faces import REGION_FACE_PX, FaceTracker, extract_faces
 from .io import atomic_path, write_csv, write_json
 from .shards import (
     INDEX_NAME,
@@ -63,13 +63,16 @@ __all__ = [
     "process_video",
     "run_batch",
     "read_cache",
+    "SEARCH_COUNTS",
     "pack_shards",
     "write_report",
     "contact_sheet",
 ]
 
 # 2: tracked regions are resized to REGION_FACE_PX, never pyramid-upsampled
-CACHE_VERSION = 2
+# 3: an empty tracked region is searched again with twice the margin; the
+#    tracker's search counts are kept in the attributes
+CACHE_VERSION = 3
 STATUSES = (
     "ok",
     "no_face",
@@ -114,8 +117,9 @@ class PreprocessConfig:
     upsample: int = 1
     detect_scale: float = 0.5
     max_detect_side: int | None = 1280
-    detect_every: int = 5
-    track_margin: float = 0.3
+    detect_every: int = 10
+    track_margin: float = 0.2
+    track_face_px: int = REGION_FACE_PX
     faces: str = "largest"
     crop_scale: float = 1.3
     face_size: int = 320
@@ -200,6 +204,9 @@ class VideoResult:
     frames_decoded: int = 0
     frames_sampled: int = 0
     faces_found: int = 0
+    whole_frame_searches: int = 0
+    region_searches: int = 0
+    region_retries: int = 0
     seconds: float = 0.0
     rows: dict[str, Any] | None = None
 
@@ -229,6 +236,7 @@ def process_video(
         max_detect_side=cfg.max_detect_side,
         detect_every=cfg.detect_every,
         track_margin=cfg.track_margin,
+        track_face_px=cfg.track_face_px,
         faces=cfg.faces,
     )
     try:
@@ -255,11 +263,16 @@ def process_video(
         frames_decoded=sampler.frames_decoded,
         frames_sampled=n_sampled if status in ("ok", "no_face") else 0,
         faces_found=len(items),
+        whole_frame_searches=tracker.full_searches,
+        region_searches=tracker.region_searches,
+        region_retries=tracker.region_retries,
         seconds=round(time.monotonic() - t0, 4),
         rows=rows,
     )
 
 
+#: the face tracker's counts, kept in each cache file's attributes
+SEARCH_COUNTS = ("whole_frame_searches", "region_searches", "region_retries")
 _RESULT_ATTRS = ("status", "reason", "frames_decoded", "frames_sampled", "faces_found")
 
 
@@ -273,7 +286,7 @@ def write_cache(
             append_rows(h5, result.rows)
         a = h5.attrs
         a["video_id"] = video_id
-        for k in _RESULT_ATTRS:
+        for k in (*_RESULT_ATTRS, *SEARCH_COUNTS):
             a[k] = getattr(result, k)
         a["seconds"] = float(result.seconds)
         a["cache_version"] = CACHE_VERSION
