@@ -137,7 +137,11 @@ def variant_decode(video: str, workdir: str) -> dict:
 
     sampler = FrameSampler(video, frame_interval_s=INTERVAL)
     sampled = sum(1 for _ in sampler)
-    return {"sampled": sampled, "decoded": sampler.frames_decoded}
+    return {
+        "sampled": sampled,
+        "decoded": sampler.frames_decoded,
+        "skipped": sampler.frames_skipped,
+    }
 
 
 def variant_project(video: str, workdir: str, cfg: dict) -> dict:
@@ -353,6 +357,10 @@ def main() -> None:
         f"  speed c/a = {fps['c'] / fps['a']:.1f}x wall, "
         f"{cps['c'] / cps['a']:.1f}x CPU; c/b = {fps['c'] / fps['b']:.2f} wall, "
         f"{cps['c'] / cps['b']:.2f} CPU"
+    )
+    print(
+        f"  b and c skip {res['b']['skipped']} of the clip's {res['b']['decoded']} "
+        "frames (unsampled non-reference frames, not decoded)"
     )
     print("  c/a of each repeat (wall): " + ", ".join(f"{r:.1f}x" for r in pair))
     m = matched(res["a"]["boxes"], res["c"]["boxes"])
