@@ -225,3 +225,17 @@ def test_a_tampered_bundle_is_refused_naming_the_file(demo_bundle, tmp_path):
     result = run_cli("score", "--bundle", str(copy), str(video), cwd=tmp_path)
     assert result.returncode == 2
     assert "no manifest.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_older_bundle_keeps_the_preprocessing_it_was_trained_with():
+    """``track_face_px`` became a setting (default 85) after tracked regions
+    had been searched at 100 px: a bundle written before then scores new
+    videos at 100 px, a newer one at what it recorded."""
+    from deepfake_ensemble.bundle import Bundle
+    from deepfake_ensemble.preprocess import PreprocessConfig
+
+    older = Bundle(Path("."), {}, {"preprocess": {"detect_every": 5}})
+    assert older.preprocess == {"detect_every": 5, "track_face_px": 100}
+    assert PreprocessConfig.from_dict(older.preprocess).track_face_px == 100
+    newer = Bundle(Path("."), {}, {"preprocess": {"track_face_px": 85}})
+    assert newer.preprocess["track_face_px"] == 85

@@ -183,6 +183,10 @@ def verify_bundle(root: PathLike) -> dict:
 
 # ---------------------------------------------------------------- reading
 
+#: preprocessing settings that came after the first bundles, with the value
+#: the preprocessing had before it was a setting
+PREPROCESS_BEFORE_SETTING = {"track_face_px": 100}
+
 
 @dataclass
 class Bundle:
@@ -200,8 +204,10 @@ class Bundle:
 
     @property
     def preprocess(self) -> dict:
-        """The preprocessing settings the members were trained on."""
-        return dict(self.index["preprocess"])
+        """The preprocessing settings the members were trained on (a setting
+        added after the bundle was written gets the value that reproduces the
+        preprocessing of its time)."""
+        return {**PREPROCESS_BEFORE_SETTING, **self.index["preprocess"]}
 
     @property
     def evaluation(self) -> dict:

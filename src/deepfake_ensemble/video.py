@@ -160,11 +160,11 @@ class FrameSampler:
     timestamps and works out which frames the sampler will take; the decoder
     then skips the other frames that no frame depends on (FFmpeg's
     ``skip_frame = NONREF``, packet by packet: 277 of the 600 frames of the
-    H.264 clip of ``benchmarks/preprocess.py``). The frames taken, their indices and
-    ``frames_decoded`` are the same as with every frame decoded (skipped
-    frames count as decoded; ``frames_skipped`` says how many). The plan is
-    dropped (everything decoded) when a packet has no timestamp, or when the
-    decoder's first frame is not the earliest packet.
+    H.264 clip of ``benchmarks/preprocess.py``). The frames taken, their
+    indices and ``frames_decoded`` are the same as with every frame decoded
+    (skipped frames count as decoded; ``frames_skipped`` says how many). The
+    plan is dropped (everything decoded) when a packet has no timestamp, or
+    when the decoder's first frame is not the earliest packet.
     """
 
     path: str | os.PathLike
