@@ -155,6 +155,12 @@ def main(argv=None):
     p.add_argument("--seq-len", type=int, default=4, help="eye-sequence length")
     p.add_argument("--fc6-dim", type=int, default=256, help="ictu_oculi fc6 width")
     p.add_argument("--shards", default=None, help="read real shards from this folder")
+    p.add_argument(
+        "--precision",
+        choices=("both", "bf16"),
+        default="both",
+        help="on CUDA: fp32 and bf16+channels_last side by side, or bf16 alone",
+    )
     args = p.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -162,18 +168,23 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = [False, True] if device.type == "cuda" else [False]
+    if device.type == "cuda" and args.precision == "bf16":
+        modes = [True]
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(
         f"device {name} ({torch.get_num_threads()} threads), batch {args.batch}, "
         f"steps {args.steps}, workers {args.workers}, torch {torch.__version__}"
     )
-    head = f"{'model':<11} {'size':>4}  {'fp32 img/s':>10} {'wait':>6}"
+    first = "bf16+CL img/s" if modes == [True] else "fp32 img/s"
+    head = f"{'model':<11} {'size':>4}  {first:>10} {'wait':>6}"
     if len(modes) == 2:
         head += f"  {'bf16+CL img/s':>13} {'wait':>6} {'speed-up':>8}"
     print(head)
     for m in args.models:
         res = [bench(m, args, device, amp) for amp in modes]
         line = f"{m:<11} {res[0][0]:>4}  {res[0][1]:>10.1f} {res[0][2]:>6.1%}"
+        if len(res) == 1 and device.type == "cuda":
+            line += f"  peak {res[0][3]:.1f} GiB"
         if len(res) == 2:
             line += (
                 f"  {res[1][1]:>13.1f} {res[1][2]:>6.1%} {res[1][1] / res[0][1]:>7.2f}x"
