@@ -113,6 +113,8 @@ def test_cache_files_hold_the_faces(batch):
     row = rep.set_index("video_id").loc["demo/uhd"]
     attrs, rows = read_cache(row["cache_file"])
     assert attrs["status"] == "ok" and attrs["video_id"] == "demo/uhd"
+    # the first sample searched whole, the second around the face found
+    assert [attrs[k] for k in pp.SEARCH_COUNTS] == [1, 1, 0]
     assert rows["faces"].shape == (2, 64, 64, 3)
     assert rows["eyes"].shape == (2, 2, 16, 16, 3)
     assert list(rows["frame_index"]) == [0, 1]
