@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,11 +74,27 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800
     return result
 
 
+def fixture_dir(request: pytest.FixtureRequest, tmp_path_factory, name: str) -> Path:
+    """A folder for a module- or session-scoped fixture, removed when the
+    fixture ends unless a test failed meanwhile (then it is kept to look at).
+    Function-scoped ``tmp_path`` folders go when their test passes
+    (``tmp_path_retention_policy``), so a whole run needs little disk."""
+    path = tmp_path_factory.mktemp(name)
+    failed_before = request.session.testsfailed
+
+    def remove() -> None:
+        if request.session.testsfailed == failed_before:
+            shutil.rmtree(path, ignore_errors=True)
+
+    request.addfinalizer(remove)
+    return path
+
+
 @pytest.fixture(scope="session")
-def local_ci_run(tmp_path_factory) -> Path:
+def local_ci_run(request, tmp_path_factory) -> Path:
     """The whole workflow on the tiny CI config, run locally once per session
     on two cores, with the demo's thread settings."""
-    workdir = tmp_path_factory.mktemp("local-run")
+    workdir = fixture_dir(request, tmp_path_factory, "local-run")
     snakemake(
         workdir,
         "--profile",

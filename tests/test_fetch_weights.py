@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, fixture_dir, snakemake
 from test_train import TinyEyes, TinyFrames
 
 import deepfake_ensemble.train as train_module
@@ -386,11 +386,11 @@ TRAINING = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(request, tmp_path_factory):
     """Generate, serve, fetch (stage function) and train all four models on
     the fetched files with `pretrained: required`, with the network cut off
     during training; records the validation pass of In Ictu Oculi."""
-    tmp = tmp_path_factory.mktemp("pretrained")
+    tmp = fixture_dir(request, tmp_path_factory, "pretrained")
     srv = WeightsServer(tmp / "served")
     srv.root.mkdir()
     try:

@@ -28,6 +28,7 @@ from conftest import (
     ROOT,
     SNAKEMAKE_ENV,
     demo_threads,
+    fixture_dir,
     install_named_profiles,
     snakemake,
     snakemake_command,
@@ -141,11 +142,11 @@ def rule_of(logfile: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def slurm_ci_run(cluster, tmp_path_factory) -> tuple[Path, str, float]:
+def slurm_ci_run(cluster, request, tmp_path_factory) -> tuple[Path, str, float]:
     """The whole workflow on the CI config, every job submitted to SLURM, with
     the demo's thread settings (as the local run, which it is compared with)."""
     install_named_profiles()
-    workdir = tmp_path_factory.mktemp("slurm-run")
+    workdir = fixture_dir(request, tmp_path_factory, "slurm-run")
     start = time.monotonic()
     result = snakemake(
         workdir,

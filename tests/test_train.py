@@ -252,6 +252,29 @@ def test_changed_config_starts_afresh(frames, tmp_path):
     assert ckpt["config"]["optimizer"]["lr"] == 1e-3 and list(hist["epoch"]) == [1]
 
 
+def test_finished_files_share_the_resume_files_storage_and_keep_their_bytes(
+    frames, tmp_path
+):
+    """best.pt and last.pt are hard links to the resume files (one copy on
+    disk), and a later run that replaces the resume files leaves a finished
+    run's files as they were."""
+    train, val = frames
+    cfg = {**CAPSULE_CFG, "epochs": 1}
+    first, resume = tmp_path / "first", tmp_path / "resume"
+    train_model("capsule", cfg, train, val, first, resume, progress=False)
+    for name in ("best.pt", "last.pt"):
+        assert (first / name).samefile(resume / name)
+    kept = {n: (first / n).read_bytes() for n in ("best.pt", "last.pt")}
+
+    cfg2 = {**cfg, "optimizer": {"name": "adam", "lr": 1e-3}}
+    second = tmp_path / "second"
+    train_model("capsule", cfg2, train, val, second, resume, progress=False)
+    assert (second / "last.pt").samefile(resume / "last.pt")
+    assert (second / "last.pt").read_bytes() != kept["last.pt"]
+    for name, data in kept.items():
+        assert (first / name).read_bytes() == data
+
+
 def test_eye_sequence_training_and_window_predictions(tmp_path):
     train, val = TinyEyes(seed=0), TinyEyes(seed=1)
     cfg = {

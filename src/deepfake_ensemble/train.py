@@ -306,8 +306,16 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def _copy(src: Path, dst: Path) -> None:
+    """Put ``src``'s bytes at ``dst`` atomically: a hard link where the file
+    system allows one (the resume files are only ever replaced, never
+    written in place, so the link keeps these bytes), else a copy. Linking
+    halves the disk a finished training run takes."""
     with atomic_path(dst, suffix=Path(dst).suffix) as tmp:
-        shutil.copyfile(src, tmp)
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
