@@ -74,6 +74,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800
     return result
 
 
+def pytest_report_header(config) -> str:
+    """The free disk where the tests write, in the header of every run: a run
+    that ends for lack of space then says so at its top."""
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    return f"free disk in {tempfile.gettempdir()}: {free / 2**30:.1f} GiB"
+
+
 def fixture_dir(request: pytest.FixtureRequest, tmp_path_factory, name: str) -> Path:
     """A folder for a module- or session-scoped fixture, removed when the
     fixture ends unless a test failed meanwhile (then it is kept to look at).
