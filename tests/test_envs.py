@@ -12,6 +12,7 @@ the hash of the pip list.
 from __future__ import annotations
 
 import ast
+import csv
 import hashlib
 import json
 import os
@@ -138,6 +139,43 @@ def test_scripts_import_only_their_stage_and_the_glue():
         assert modules <= allowed, (name, modules - allowed)
 
 
+def _record(dist_info: Path) -> dict[str, str]:
+    """A distribution's installed files and their sha256 (pip's RECORD)."""
+    rows = csv.reader((dist_info / "RECORD").read_text().splitlines())
+    return {row[0]: row[1] for row in rows if len(row) >= 2 and row[1]}
+
+
+def link_installed_files(venv: Path, reference: Path) -> int:
+    """Replace each file that ``venv`` installed with a hard link to the same
+    file of the same distribution in ``reference`` (the project's .venv), where
+    both RECORDs give it the same sha256: the train env holds torch and CUDA
+    (about 6 GB) a second time otherwise. Scripts (paths outside
+    site-packages) carry their venv's path and are left alone. Returns the
+    number of files linked."""
+    (site,) = venv.glob("lib/python*/site-packages")
+    ref_site = reference / "lib" / site.parent.name / "site-packages"
+    linked = 0
+    for dist_info in site.glob("*.dist-info"):
+        ref_info = ref_site / dist_info.name
+        if not (ref_info / "RECORD").is_file():
+            continue
+        ref_hashes = _record(ref_info)
+        for rel, digest in _record(dist_info).items():
+            if rel.startswith("..") or ref_hashes.get(rel) != digest:
+                continue
+            target, source = site / rel, ref_site / rel
+            if not source.is_file() or source.stat().st_size != target.stat().st_size:
+                continue
+            tmp = target.with_name(f".{target.name}.link")
+            try:
+                os.link(source, tmp)
+            except OSError:  # another file system: keep the copy
+                return linked
+            os.replace(tmp, target)
+            linked += 1
+    return linked
+
+
 def env_python(stem: str) -> Path:
     """The interpreter of a virtual environment with exactly the env's pins."""
     pins = sorted(
@@ -156,11 +194,22 @@ def env_python(stem: str) -> Path:
         [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", *pins],
         check=True,
     )
+    link_installed_files(tmp, Path(sys.prefix))
     # a venv's scripts carry its path: build in place of the final name
     tmp.rename(final) if not final.exists() else shutil.rmtree(tmp)
     if not python.exists():  # pragma: no cover
         raise AssertionError(f"no interpreter in {final}")
     return python
+
+
+def test_an_env_shares_the_project_venvs_files_instead_of_copying_them():
+    import numpy
+
+    python = env_python("ensemble")
+    (site,) = python.parents[1].glob("lib/python*/site-packages")
+    assert (site / "numpy" / "__init__.py").samefile(numpy.__file__)
+    # a script carries its venv's path, so it stays the env's own file
+    assert not (python.parent / "f2py").samefile(Path(sys.prefix) / "bin" / "f2py")
 
 
 @pytest.fixture(scope="module")
