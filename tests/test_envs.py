@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -146,16 +147,18 @@ def _record(dist_info: Path) -> dict[str, str]:
 
 
 def link_installed_files(venv: Path, reference: Path) -> int:
-    """Replace each file that ``venv`` installed with a hard link to the same
-    file of the same distribution in ``reference`` (the project's .venv), where
-    both RECORDs give it the same sha256: the train env holds torch and CUDA
-    (about 6 GB) a second time otherwise. Scripts (paths outside
-    site-packages) carry their venv's path and are left alone. Returns the
-    number of files linked."""
+    """Make each file that ``venv`` installed a hard link to the same file of
+    the same distribution in ``reference`` (the project's .venv), where both
+    RECORDs give it the same sha256: the train env holds torch and CUDA (about
+    6 GB) a second time otherwise. Scripts (paths outside site-packages) carry
+    their venv's path and are left alone. Files already linked are skipped, so
+    an env cached by an earlier run is linked on its next use. Returns the
+    number of files that share ``reference``'s storage afterwards; 0 where the
+    two are on different file systems (the copies stay)."""
     (site,) = venv.glob("lib/python*/site-packages")
     ref_site = reference / "lib" / site.parent.name / "site-packages"
     linked = 0
-    for dist_info in site.glob("*.dist-info"):
+    for dist_info in sorted(site.glob("*.dist-info")):
         ref_info = ref_site / dist_info.name
         if not (ref_info / "RECORD").is_file():
             continue
@@ -164,48 +167,89 @@ def link_installed_files(venv: Path, reference: Path) -> int:
             if rel.startswith("..") or ref_hashes.get(rel) != digest:
                 continue
             target, source = site / rel, ref_site / rel
-            if not source.is_file() or source.stat().st_size != target.stat().st_size:
+            if not (source.is_file() and target.is_file()):
                 continue
-            tmp = target.with_name(f".{target.name}.link")
-            try:
-                os.link(source, tmp)
-            except OSError:  # another file system: keep the copy
-                return linked
-            os.replace(tmp, target)
+            if source.stat().st_size != target.stat().st_size:
+                continue
+            if not target.samefile(source):
+                tmp = target.with_name(f".{target.name}.link")
+                try:
+                    os.link(source, tmp)
+                except OSError:  # another file system: keep the copies
+                    return 0
+                os.replace(tmp, target)
             linked += 1
     return linked
 
 
+@functools.cache
 def env_python(stem: str) -> Path:
-    """The interpreter of a virtual environment with exactly the env's pins."""
+    """The interpreter of a virtual environment with exactly the env's pins,
+    its files linked to the project's .venv where they are the same."""
     pins = sorted(
         f"{n}=={v}" for n, v in env_pins(ROOT / "envs" / f"{stem}.yaml").items()
     )
     key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
     final = ENV_CACHE / f"{stem}-{key}"
     python = final / "bin" / "python"
-    if python.exists():
-        return python
-    ENV_CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = ENV_CACHE / f".{stem}-{key}.{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
-    subprocess.run(
-        [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", *pins],
-        check=True,
-    )
-    link_installed_files(tmp, Path(sys.prefix))
-    # a venv's scripts carry its path: build in place of the final name
-    tmp.rename(final) if not final.exists() else shutil.rmtree(tmp)
-    if not python.exists():  # pragma: no cover
-        raise AssertionError(f"no interpreter in {final}")
+    if not python.exists():
+        ENV_CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = ENV_CACHE / f".{stem}-{key}.{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
+        subprocess.run(
+            [str(tmp / "bin/python"), "-m", "pip", "install", "--quiet", *pins],
+            check=True,
+        )
+        # a venv's scripts carry its path: build in place of the final name
+        tmp.rename(final) if not final.exists() else shutil.rmtree(tmp)
+        if not python.exists():  # pragma: no cover
+            raise AssertionError(f"no interpreter in {final}")
+    link_installed_files(final, Path(sys.prefix))
     return python
+
+
+def _fake_install(prefix: Path, files: dict[str, bytes]) -> Path:
+    """A prefix with one installed distribution, ``pkg``, and its RECORD."""
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    info = site / "pkg-1.0.dist-info"
+    info.mkdir(parents=True)
+    rows = []
+    for rel, data in files.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    (info / "RECORD").write_text("\n".join(rows + ["pkg-1.0.dist-info/RECORD,,"]))
+    return site
+
+
+def test_linking_shares_only_files_with_the_same_record_hash(tmp_path):
+    reference = _fake_install(
+        tmp_path / "ref",
+        {"pkg/a.py": b"same", "pkg/b.py": b"reference's", "../../../bin/s": b"x"},
+    )
+    site = _fake_install(
+        tmp_path / "env",
+        {"pkg/a.py": b"same", "pkg/b.py": b"the env's!!", "../../../bin/s": b"x"},
+    )
+    assert link_installed_files(tmp_path / "env", tmp_path / "ref") == 1
+    assert (site / "pkg/a.py").samefile(reference / "pkg/a.py")
+    assert (site / "pkg/b.py").read_bytes() == b"the env's!!"
+    assert not (tmp_path / "env/bin/s").samefile(tmp_path / "ref/bin/s")
+    # an env linked before (or cached by an earlier run) keeps its links
+    assert link_installed_files(tmp_path / "env", tmp_path / "ref") == 1
+    assert (site / "pkg/a.py").samefile(reference / "pkg/a.py")
+    assert not list(site.rglob(".*.link"))
 
 
 def test_an_env_shares_the_project_venvs_files_instead_of_copying_them():
     import numpy
 
     python = env_python("ensemble")
+    if os.stat(python.parents[1]).st_dev != os.stat(sys.prefix).st_dev:
+        pytest.skip(f"{ENV_CACHE} and {sys.prefix} are on different file systems")
     (site,) = python.parents[1].glob("lib/python*/site-packages")
     assert (site / "numpy" / "__init__.py").samefile(numpy.__file__)
     # a script carries its venv's path, so it stays the env's own file
