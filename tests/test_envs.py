@@ -167,11 +167,13 @@ def link_installed_files(venv: Path, reference: Path) -> int:
             if rel.startswith("..") or ref_hashes.get(rel) != digest:
                 continue
             target, source = site / rel, ref_site / rel
-            if not (source.is_file() and target.is_file()):
+            try:
+                ours, theirs = target.stat(), source.stat()
+            except FileNotFoundError:
                 continue
-            if source.stat().st_size != target.stat().st_size:
+            if ours.st_size != theirs.st_size:
                 continue
-            if not target.samefile(source):
+            if not os.path.samestat(ours, theirs):
                 tmp = target.with_name(f".{target.name}.link")
                 try:
                     os.link(source, tmp)
