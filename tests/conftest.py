@@ -56,13 +56,20 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
     ]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800):
-    """Run the project's workflow with this interpreter's Snakemake in ``workdir``."""
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 1800,
+    env: dict[str, str] | None = None,
+):
+    """Run the project's workflow with this interpreter's Snakemake in
+    ``workdir`` (``env``: variables added to its environment)."""
     result = subprocess.run(
         snakemake_command(workdir, *args),
         capture_output=True,
         text=True,
-        env=SNAKEMAKE_ENV,
+        env={**SNAKEMAKE_ENV, **(env or {})},
         timeout=timeout,
         cwd=workdir,
     )

@@ -11,11 +11,14 @@ import torch
 from conftest import CI_CONFIG, ROOT, demo_threads, snakemake
 
 from deepfake_ensemble.catalog import ENSEMBLE_NAMES
+from deepfake_ensemble.numerics import FORCED_DISPATCHES, cannot_pin
 from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
 # the study's six, our hard-voting variants and the stacker (catalog.ENSEMBLES)
 ENSEMBLES = list(ENSEMBLE_NAMES)
+#: every forced dispatch at once: another machine's choices
+FORCED_DISPATCH = {k: v for env in FORCED_DISPATCHES.values() for k, v in env.items()}
 
 
 def test_dry_run_lists_every_stage(tmp_path):
@@ -159,13 +162,19 @@ def test_bad_input_ends_the_job_with_one_line(tmp_path, case):
 
 
 @pytest.mark.slow
-def test_core_count_gives_the_same_bytes(local_ci_run, tmp_path):
+def test_core_count_and_cpu_dispatch_give_the_same_bytes(local_ci_run, tmp_path):
     """The CI-sized run on one core against the session's run on two, both
     with the demo's thread settings (one thread per training and prediction
     job): every prediction file and the summary are byte-identical, so the
     demo's numbers do not depend on the machine's core count. (Changing the
     threads of a job would not give the same bytes: torch's multi-threaded
-    reductions sum in another order.)"""
+    reductions sum in another order.)
+
+    The one-core run also sees the environment of another machine: ATen
+    told to use no AVX2, oneDNN held to SSE4.1, MKL on its compatible branch
+    (unpinned, each changes the bytes: tests/test_numerics.py). The jobs'
+    pins (train.cpu_numerics: portable) override it: the same bytes."""
+    forced = {} if cannot_pin() else FORCED_DISPATCH
     snakemake(
         tmp_path,
         "--profile",
@@ -175,8 +184,12 @@ def test_core_count_gives_the_same_bytes(local_ci_run, tmp_path):
         *demo_threads(),
         "--cores",
         "1",
+        env=forced,
     )
     for model in MODELS:
+        start = tmp_path / "results" / "models" / "pooled" / model / "start.json"
+        rec = json.loads(start.read_text())["numerics"]
+        assert rec["pinned"] == (not cannot_pin()) and rec["threads"] == 1, rec
         one = sorted((tmp_path / "results" / "predictions").glob(f"**/{model}/*.csv"))
         two = sorted(
             (local_ci_run / "results" / "predictions").glob(f"**/{model}/*.csv")

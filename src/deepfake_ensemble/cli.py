@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads of torch and OpenCV (default: the libraries' own)",
     )
     score.add_argument(
+        "--cpu-numerics",
+        choices=("portable", "native"),
+        default="portable",
+        help="portable (default): the same scores on every x86-64 CPU with "
+        "AVX2; native: the machine's fastest kernels (see the workflow's "
+        "train.cpu_numerics)",
+    )
+    score.add_argument(
         "--cache",
         metavar="DIR",
         help="keep each video's faces in this cache folder (the workflow's "
@@ -199,12 +207,14 @@ def _write(text: str, output: str | None) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from .numerics import pin
     from .score import table_records
 
     if args.threads:
         from .workflow import limit_threads
 
         limit_threads(args.threads)
+    pin(args.cpu_numerics)
     progress = not args.quiet
     ensembles = _ensemble_names(args.ensemble)
     t0 = time.perf_counter()

@@ -76,6 +76,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
+from . import numerics
 from .datasets import resolve_seq_len
 from .errors import InputError
 from .io import atomic_path, write_csv, write_json
@@ -828,7 +829,8 @@ def finish(
     write_csv(hist, run.out_dir / "history.csv")
     plot_history(hist, run.out_dir / "training_curve.png", run.name)
     write_json(model_size(run.model.state_dict(), best), run.out_dir / SIZE_NAME)
-    write_json(run.start, run.out_dir / START_NAME)
+    # the start, and the numerics the run computed with (numerics.py)
+    write_json({**run.start, "numerics": numerics.record()}, run.out_dir / START_NAME)
     val_out = Path(val_predictions or run.out_dir / "val_predictions.csv")
     if run.best_val_path.exists():
         _copy(run.best_val_path, val_out)

@@ -6,9 +6,10 @@ Every script has the same shape::
         stage_function(path=snakemake.input.x, ..., cfg=dict(snakemake.params.y))
 
 :func:`rule_job` sends logging, warnings and progress bars to the rule's
-``log:`` file, limits the job's threads, and ends the job on bad input with
-one line ``error: <message>`` (no traceback). Any other exception is an
-error of the workflow's own: its traceback goes to the log.
+``log:`` file, limits the job's threads, pins the CPU kernels
+(:mod:`numerics`), and ends the job on bad input with one line
+``error: <message>`` (no traceback). Any other exception is an error of the
+workflow's own: its traceback goes to the log.
 
 Imports only the standard library, so no job loads torch through it.
 """
@@ -23,6 +24,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import numerics
 from .errors import InputError
 
 THREAD_VARIABLES = (
@@ -100,6 +102,11 @@ def rule_job(smk) -> Iterator[int]:
     """The context of one rule's job: its log, its threads, its errors.
 
     ``smk`` is the ``snakemake`` object of a script; yields the thread count.
+    CPU kernels are pinned as ``train.cpu_numerics`` says (:mod:`numerics`),
+    before the job computes anything.
     """
+    mode = smk.config.get("train", {}).get("cpu_numerics", "portable")
     with logged(smk.log[0]):
-        yield limit_threads(smk.threads)
+        threads = limit_threads(smk.threads)
+        numerics.pin(mode)
+        yield threads
