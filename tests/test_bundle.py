@@ -47,7 +47,7 @@ def small_bundle(root: Path) -> Path:
 
 def test_manifest_lists_every_file_with_its_sha256(tmp_path):
     root = small_bundle(tmp_path / "b")
-    # hidden files (Snakemake's timestamp of a directory output) are not read
+    # Snakemake's empty timestamp of a directory output is let be, unlisted
     (root / ".snakemake_timestamp").write_bytes(b"")
     manifest = json.loads((root / MANIFEST_NAME).read_text())
     assert set(manifest["files"]) == {
@@ -100,6 +100,52 @@ def test_a_damaged_bundle_is_an_error_naming_what(tmp_path, damage, message):
         (root / MANIFEST_NAME).write_text("[1, 2]")
     with pytest.raises(InputError, match=message):
         verify_bundle(root)
+
+
+@pytest.mark.parametrize("hidden", ["models/.extra.pt", ".extra.json"])
+def test_a_hidden_unlisted_file_is_refused_naming_it(tmp_path, hidden):
+    """A hidden file is no exception: unlisted, it is refused like any other
+    (in one line, by ``verify_bundle`` and by ``deepfake-ensemble verify``)."""
+    root = small_bundle(tmp_path / "b")
+    (root / ".snakemake_timestamp").write_bytes(b"")  # Snakemake's: let be
+    assert verify_bundle(root)
+    (root / hidden).write_bytes(b"x")
+    message = f"bundle {root}: {hidden} is not in the manifest (1 unlisted file(s))"
+    with pytest.raises(InputError) as caught:
+        verify_bundle(root)
+    assert str(caught.value) == message
+    result = run_cli("verify", str(root), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
+
+
+def test_only_snakemakes_empty_timestamp_is_let_be(tmp_path):
+    """``.snakemake_timestamp`` with content, or below the top, is unlisted."""
+    root = small_bundle(tmp_path / "b")
+    (root / ".snakemake_timestamp").write_bytes(b"data")
+    with pytest.raises(InputError, match=r": \.snakemake_timestamp is not in the"):
+        verify_bundle(root)
+    (root / ".snakemake_timestamp").write_bytes(b"")
+    (root / "models" / ".snakemake_timestamp").write_bytes(b"")
+    with pytest.raises(InputError, match=r"models/\.snakemake_timestamp is not in"):
+        verify_bundle(root)
+
+
+def test_a_manifest_lists_no_hidden_file(tmp_path):
+    """The export writes no hidden file into a bundle (its atomic writes'
+    temporary files are gone once written): one there is refused, not listed
+    into a manifest that would then not verify."""
+    from deepfake_ensemble.io import write_json, write_text
+
+    root = small_bundle(tmp_path / "b")
+    write_json({"members": ["a"]}, root / "ensembles" / "f.json")
+    write_text("# card\n", root / CARD_MD)
+    assert not list(root.rglob(".*"))
+    assert "ensembles/f.json" in write_manifest(root)["files"]
+    verify_bundle(root)
+    (root / "models" / ".extra.pt").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"models/\.extra\.pt is a hidden file"):
+        write_manifest(root)
 
 
 def test_git_commit_is_the_checkouts_head_or_unknown(tmp_path):

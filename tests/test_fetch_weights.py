@@ -45,9 +45,12 @@ from deepfake_ensemble.stages.weights import fetch_weights
 
 class WeightsServer:
     """``http.server`` on 127.0.0.1 in a thread, serving ``root``; records
-    the path of every GET."""
+    the path of every GET. With ``cut_after`` it sends only that many bytes
+    of a file and closes the connection; ``framing`` says what it announced
+    first: ``length`` the whole file's Content-Length, ``chunked`` one chunk
+    of the whole file's size, ``none`` nothing (the body ends at the close)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cut_after: int | None = None, framing="length"):
         self.root = root
         self.requests: list[str] = []
         server = self
@@ -55,7 +58,22 @@ class WeightsServer:
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 server.requests.append(self.path)
-                super().do_GET()
+                if cut_after is None:
+                    super().do_GET()
+                    return
+                data = (server.root / self.path.lstrip("/")).read_bytes()
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                if framing == "length":
+                    self.send_header("Content-Length", str(len(data)))
+                elif framing == "chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if framing == "chunked":
+                    self.wfile.write(f"{len(data):x}\r\n".encode())
+                self.wfile.write(data[:cut_after])
+                self.wfile.flush()
 
             def log_message(self, *args):
                 pass
@@ -171,6 +189,73 @@ def test_a_wrong_hash_fails_naming_file_and_both_hashes_and_leaves_nothing(
     assert "\n" not in msg
     assert msg.startswith(f"{entry.name}: SHA-256 mismatch for {good['url']}")
     assert f"expected {'0' * 64}, got {good['full_sha256']}" in msg
+    assert not dest.exists() and no_leftovers(dest.parent) == []
+
+
+@pytest.fixture
+def cut_server(request, tmp_path):
+    """A server that sends 1000 bytes of a file, then closes the connection;
+    ``request.param``: what it announced (see :class:`WeightsServer`)."""
+    srv = WeightsServer(tmp_path / "served", cut_after=1000, framing=request.param)
+    srv.root.mkdir()
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("cut_server", ["length"], indirect=True)
+def test_a_transfer_cut_short_of_its_content_length_says_so_and_leaves_nothing(
+    cut_server, tmp_path
+):
+    files = small_files(cut_server.root, cut_server.url)
+    good = files["xception"]
+    size = (cut_server.root / good["name"]).stat().st_size
+    assert size > 1000
+    entry = WeightsFile.from_dict(good["name"], good)
+    dest = tmp_path / "weights" / entry.name
+    with pytest.raises(InputError) as err:
+        fetch_file(entry, dest, progress=False)
+    assert str(err.value) == (
+        f"{entry.name}: the transfer from {good['url']} ended early: received "
+        f"1000 of the {size} bytes announced (Content-Length); the partial "
+        f"download was discarded, nothing was written to {dest}"
+    )
+    assert cut_server.requests == ["/" + entry.name]
+    assert not dest.exists() and no_leftovers(dest.parent) == []
+
+
+@pytest.mark.parametrize("cut_server", ["chunked"], indirect=True)
+def test_a_chunk_cut_short_says_the_transfer_ended_early(cut_server, tmp_path):
+    """No Content-Length, but the chunk's announced size is not met
+    (``http.client.IncompleteRead``)."""
+    files = small_files(cut_server.root, cut_server.url)
+    entry = WeightsFile.from_dict(files["capsule"]["name"], files["capsule"])
+    dest = tmp_path / "weights" / entry.name
+    with pytest.raises(InputError) as err:
+        fetch_file(entry, dest, progress=False)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        f"{entry.name}: the transfer from {files['capsule']['url']} ended early ("
+    )
+    assert "IncompleteRead" in msg
+    assert "received 1000 bytes (no Content-Length announced)" in msg
+    assert f"nothing was written to {dest}" in msg
+    assert not dest.exists() and no_leftovers(dest.parent) == []
+
+
+@pytest.mark.parametrize("cut_server", ["none"], indirect=True)
+def test_without_a_content_length_the_hash_catches_a_short_transfer(
+    cut_server, tmp_path
+):
+    files = small_files(cut_server.root, cut_server.url)
+    good = files["xception"]
+    entry = WeightsFile.from_dict(good["name"], good)
+    dest = tmp_path / "weights" / entry.name
+    with pytest.raises(InputError) as err:
+        fetch_file(entry, dest, progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{entry.name}: SHA-256 mismatch for {good['url']}")
+    assert f"expected {good['full_sha256']}, got " in msg
     assert not dest.exists() and no_leftovers(dest.parent) == []
 
 

@@ -17,8 +17,11 @@ Layout (``FORMAT_VERSION`` 1)::
                             metrics with intervals, date and commit
 
 A bundle is read only after its manifest checks out (:func:`verify_bundle`):
-a file that is missing, changed, or not listed is an :class:`InputError`
-naming it. Everything but the checkpoints is JSON or markdown.
+a file that is missing, changed, or not listed (a hidden one too: the
+manifest lists no hidden names) is an :class:`InputError` naming it. The one
+file a bundle may hold unlisted is Snakemake's empty ``.snakemake_timestamp``
+at its top, which Snakemake touches in every directory output. Everything but
+the checkpoints is JSON or markdown.
 
 Standard library only at import (the scoring rules of three conda
 environments read bundles); the export loads torch inside
@@ -52,6 +55,9 @@ MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "bundle.json"
 CARD_MD = "model_card.md"
 CARD_JSON = "model_card.json"
+#: the file Snakemake touches in a directory output (``results/bundle``) to
+#: carry its modification time: empty, unlisted, allowed at the top only
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
 #: the checkpoint fields a bundled model keeps besides its weights (``model``)
 CHECKPOINT_FIELDS = (
     "model_name",
@@ -90,23 +96,47 @@ PathLike = str | os.PathLike
 # ---------------------------------------------------------------- manifest
 
 
+def _is_timestamp_marker(root: Path, rel: str) -> bool:
+    """Whether ``rel`` is Snakemake's mtime marker of the directory output
+    ``root``: ``.snakemake_timestamp`` at the top, a plain empty file."""
+    path = root / rel
+    return (
+        rel == SNAKEMAKE_TIMESTAMP
+        and not path.is_symlink()
+        and path.is_file()
+        and path.stat().st_size == 0
+    )
+
+
 def _files_under(root: Path) -> list[str]:
-    """Every file below ``root`` but the manifest and hidden ones (a name
-    starting with ``.``: Snakemake's ``.snakemake_timestamp``, a file
-    browser's notes), as POSIX paths. Hidden files are never read."""
+    """Every file below ``root`` but the manifest and Snakemake's empty
+    :data:`SNAKEMAKE_TIMESTAMP`, as POSIX paths: hidden ones (a name starting
+    with ``.``, in any folder) included, so that they are refused as
+    unlisted rather than passed over."""
     out = []
     for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
+        rel = path.relative_to(root).as_posix()
+        if rel == MANIFEST_NAME or _is_timestamp_marker(root, rel):
             continue
-        if (path.is_file() or path.is_symlink()) and rel.as_posix() != MANIFEST_NAME:
-            out.append(rel.as_posix())
+        if path.is_file() or path.is_symlink():
+            out.append(rel)
     return out
 
 
 def write_manifest(root: PathLike) -> dict:
-    """Hash every file of the bundle folder ``root`` into its manifest."""
+    """Hash every file of the bundle folder ``root`` into its manifest (a
+    hidden file is an :class:`InputError`: a manifest lists none)."""
     root = Path(root)
+    hidden = [
+        rel
+        for rel in _files_under(root)
+        if any(part.startswith(".") for part in PurePosixPath(rel).parts)
+    ]
+    if hidden:
+        raise InputError(
+            f"bundle {root}: {hidden[0]} is a hidden file; a manifest lists "
+            f"none, remove it ({len(hidden)} hidden file(s))"
+        )
     files = {
         rel: {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
         for rel in _files_under(root)
@@ -130,7 +160,9 @@ def verify_bundle(root: PathLike) -> dict:
 
     Raises :class:`InputError` naming the bundle and the file for: no
     manifest, a manifest of another format, a listed file missing or with
-    another SHA-256 or size, a file in the folder the manifest does not list.
+    another SHA-256 or size, a file in the folder the manifest does not list
+    (hidden ones too; only Snakemake's empty :data:`SNAKEMAKE_TIMESTAMP` at
+    the top is let be).
     """
     root = Path(root)
     if not root.is_dir():
