@@ -11,30 +11,39 @@ cross_dataset.md. ``--write`` updates every block whose results file exists;
 ``--check`` fails when a block differs from its file (or the file is
 missing).
 
-The demo's numbers are the same on every run on one kind of machine, but
-float kernels differ by CPU instruction set and thread count (torch picks
-AVX2 or AVX-512 code at run time). So ``--write`` records the machine with
-the block (``<!-- NAME:begin machine="x86_64 avx512 2 cpus" -->``), and
-``--check`` on another kind of machine reports the difference and does not
-fail for it. Standard library only.
+The numbers depend on what torch computed with, not on the machine: every
+training and prediction job pins its CPU kernels (``train.cpu_numerics:
+portable``, src/deepfake_ensemble/numerics.py) and each model's
+``start.json`` records the numerics it ran with. ``--write`` records that
+line with the block (``<!-- NAME:begin numerics="torch ..., pinned: ..."
+machine="..." -->``; the machine is for the reader). ``--check`` compares
+bytes wherever the recorded numerics hold, and fails on any difference;
+where they do not hold it fails too (the software or its pins changed:
+``make readme``), except on a machine that cannot run the pins at all
+(no AVX2, not x86-64), which it names in one line without comparing.
+Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import os
-import platform
+import json
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: block name -> (results file, the make target that writes it)
+sys.path.insert(0, str(ROOT / "src"))
+
+from deepfake_ensemble import numerics  # noqa: E402  (standard library only)
+
+#: block name -> (results file, its run's models folder, the make target)
 BLOCKS = {
-    "demo-summary": (Path("results/summary.md"), "make demo"),
+    "demo-summary": (Path("results/summary.md"), Path("results/models"), "make demo"),
     "demo-cross": (
         Path("results/demo-cross/results/cross_dataset.md"),
+        Path("results/demo-cross/results/models"),
         "make demo-cross",
     ),
 }
@@ -49,26 +58,27 @@ def block(summary_md: Path) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The kind of machine, as far as the demo's floats depend on it: the
-    architecture, the widest vector instructions torch uses, the CPUs."""
-    flags: set[str] = set()
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
-        isa = "avx512"
-    elif "avx2" in flags:
-        isa = "avx2"
-    else:
-        isa = "base"
-    return f"{platform.machine()} {isa} {os.cpu_count()} cpus"
+def run_numerics(models: Path) -> dict | None:
+    """The numerics record the run's models were trained with (None: no
+    record); models trained with different numerics are an error."""
+    records = {}
+    for path in sorted(models.glob("*/*/start.json")):
+        rec = json.loads(path.read_text()).get("numerics")
+        if rec is not None:
+            records[numerics.decisive_line(rec)] = rec
+    if len(records) > 1:
+        raise SystemExit(
+            f"error: the models under {models} were trained with different "
+            "numerics: " + " | ".join(records)
+        )
+    return next(iter(records.values()), None)
+
+
+_ATTRS = r'((?: [a-z]+="[^"]*")*)'
 
 
 def _markers(readme: str, name: str) -> tuple[re.Match, str]:
-    begins = list(re.finditer(rf'<!-- {name}:begin(?: machine="([^"]*)")? -->', readme))
+    begins = list(re.finditer(rf"<!-- {name}:begin{_ATTRS} -->", readme))
     end = f"<!-- {name}:end -->"
     if len(begins) != 1 or readme.count(end) != 1:
         raise SystemExit(
@@ -77,18 +87,72 @@ def _markers(readme: str, name: str) -> tuple[re.Match, str]:
     return begins[0], end
 
 
-def recorded_machine(readme: str, name: str) -> str | None:
-    """The machine recorded with block ``name`` (None: not recorded)."""
-    return _markers(readme, name)[0].group(1)
+def recorded(readme: str, name: str) -> dict[str, str]:
+    """The attributes recorded with block ``name`` (numerics, machine)."""
+    return dict(re.findall(r'([a-z]+)="([^"]*)"', _markers(readme, name)[0].group(1)))
 
 
-def replace(readme: str, name: str, text: str, on: str | None = None) -> str:
-    """``readme`` with block ``name`` set to ``text``, made on machine ``on``."""
+def replace(readme: str, name: str, text: str, attrs: dict[str, str]) -> str:
+    """``readme`` with block ``name`` set to ``text``, its marker carrying
+    ``attrs``."""
     begin, end = _markers(readme, name)
     head, rest = readme[: begin.start()], readme[begin.end() :]
     _, tail = rest.split(end)
-    mark = f'<!-- {name}:begin machine="{on}" -->' if on else f"<!-- {name}:begin -->"
-    return f"{head}{mark}\n{text}{end}{tail}"
+    marks = "".join(f' {k}="{v}"' for k, v in attrs.items())
+    return f"{head}<!-- {name}:begin{marks} -->\n{text}{end}{tail}"
+
+
+def attributes(rec: dict | None) -> dict[str, str]:
+    if rec is None:
+        return {}
+    return {
+        "numerics": numerics.decisive_line(rec),
+        "machine": numerics.machine_line(rec),
+    }
+
+
+def check(old: str, name: str, text: str, rec: dict | None, source, target) -> int:
+    """Compare block ``name`` of ``old`` with ``text``; 0 if it holds."""
+    made = recorded(old, name)
+    here = attributes(rec)
+    expected = replace(old, name, text, made)
+    same_bytes = expected == old
+    if same_bytes and made.get("numerics") == here.get("numerics"):
+        print(
+            f"README.md: {name} matches {source} byte for byte "
+            f"({here.get('numerics', 'no numerics record')})"
+        )
+        return 0
+    if rec is not None and rec.get("mode") == "portable" and not rec.get("pinned"):
+        reason = numerics.cannot_pin() or "the pins did not take effect"
+        print(
+            f"not compared: {name}: this machine cannot hold the portable pins "
+            f"({reason}); its numbers are its own, README.md's were made with "
+            f"{made.get('numerics', 'no record')}",
+            file=sys.stderr,
+        )
+        return 0
+    if not same_bytes:
+        diff = difflib.unified_diff(
+            old.splitlines(), expected.splitlines(), "README.md", str(source), n=0
+        )
+        print("\n".join(list(diff)[:60]))
+    if made.get("numerics") != here.get("numerics"):
+        print(
+            f"error: README.md's {name} was made with numerics "
+            f"[{made.get('numerics', 'not recorded')}], this run with "
+            f"[{here.get('numerics', 'not recorded')}]; run `make readme` and "
+            "commit",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"error: README.md's {name} differs from what this commit's "
+            f"`{target}` produces ({source}) with the same numerics "
+            f"[{here['numerics']}]; run `make readme` and commit",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def main() -> int:
@@ -100,14 +164,12 @@ def main() -> int:
         "--block", action="append", choices=sorted(BLOCKS), help="default: all"
     )
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout")
-    ap.add_argument("--machine", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    here = args.machine or machine()
     readme_path = args.root / "README.md"
     old = new = readme_path.read_text()
     status = 0
     for name in args.block or list(BLOCKS):
-        source, target = BLOCKS[name]
+        source, models, target = BLOCKS[name]
         path = args.root / source
         if not path.is_file():
             print(
@@ -117,32 +179,11 @@ def main() -> int:
             )
             status = status or int(args.check)
             continue
+        rec = run_numerics(args.root / models)
         if args.write:
-            new = replace(new, name, block(path), here)
-            continue
-        made_on = recorded_machine(old, name)
-        expected = replace(old, name, block(path), made_on)
-        if expected == old:
-            print(f"README.md: {name} matches {source}")
-            continue
-        diff = difflib.unified_diff(
-            old.splitlines(), expected.splitlines(), "README.md", str(source), n=0
-        )
-        print("\n".join(list(diff)[:60]))
-        if made_on and made_on != here:
-            print(
-                f"note: {name}: README.md's copy was made on {made_on}, this is "
-                f"{here}: float kernels differ between these, so the difference "
-                "above is reported, not failed",
-                file=sys.stderr,
-            )
-            continue
-        print(
-            f"error: README.md's {name} differs from what this commit's "
-            f"`{target}` produces ({source}); run `make readme` and commit",
-            file=sys.stderr,
-        )
-        status = 1
+            new = replace(new, name, block(path), attributes(rec))
+        else:
+            status = check(old, name, block(path), rec, source, target) or status
     if args.write:
         if new != old:
             readme_path.write_text(new)
