@@ -12,7 +12,7 @@ DEMO_WHEEL := resources/demo/insightface-2.1-py3-none-any.whl
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 
-.PHONY: setup demo demo-cross test lint format dag graphviz profile readme readme-check clean help
+.PHONY: setup demo demo-cross test lint format dag graphviz profile readme readme-check config-doc clean help
 
 help:
 	@echo "make demo   set up and run the workflow on the embedded demo dataset"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   ruff, snakefmt --check and snakemake --lint"
 	@echo "make dag    draw the rule graph and the demo's job DAG (SVG)"
 	@echo "make profile  install the SLURM profile as \`--profile slurm\`"
+	@echo "make config-doc  write docs/configuration-reference.md from the schema"
 
 setup: $(STAMP) $(DEMO_WHEEL)
 
@@ -73,14 +74,20 @@ demo-cross: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The README's demo results are copied from results/summary.md (make demo) and
-# the cross-dataset demo's cross_dataset.md (make demo-cross), never typed:
-# `make readme` writes them, `make readme-check` compares (CI: make demo's).
+# The demo results in README.md are copied from results/summary.md (make demo),
+# those in docs/cross-dataset.md from the cross-dataset demo's cross_dataset.md
+# (make demo-cross), never typed: `make readme` writes them, `make readme-check`
+# compares (CI: make demo's).
 readme:
 	$(PYTHON) tools/readme_table.py --write
 
 readme-check:
 	$(PYTHON) tools/readme_table.py --check $(READMEFLAGS)
+
+# docs/configuration-reference.md is generated from the config schema
+# (tests/test_config_doc.py fails when it is stale).
+config-doc: setup
+	$(BIN)/python tools/config_doc.py
 
 lint: setup
 	$(BIN)/ruff check .

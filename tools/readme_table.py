@@ -1,15 +1,15 @@
-"""Copy the demos' results into README.md, or check them.
+"""Copy the demos' results into README.md and docs/, or check them.
 
     python tools/readme_table.py --write   # make readme
     python tools/readme_table.py --check --block demo-summary   # CI
 
-Each block of :data:`BLOCKS` sits in the README between the lines
+Each block of :data:`BLOCKS` sits in its page between the lines
 ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` and is a copy of one
-results file (headings demoted to fit the README): ``demo-summary`` of
-``make demo``'s results/summary.md, ``demo-cross`` of ``make demo-cross``'s
-cross_dataset.md. ``--write`` updates every block whose results file exists;
-``--check`` fails when a block differs from its file (or the file is
-missing).
+results file (headings demoted to fit the page): ``demo-summary`` of
+``make demo``'s results/summary.md in README.md, ``demo-cross`` of
+``make demo-cross``'s cross_dataset.md in docs/cross-dataset.md.
+``--write`` updates every block whose results file exists; ``--check``
+fails when a block differs from its file (or the file is missing).
 
 The numbers depend on what torch computed with, not on the machine: every
 training and prediction job pins its CPU kernels (``train.cpu_numerics:
@@ -38,13 +38,20 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from deepfake_ensemble import numerics  # noqa: E402  (standard library only)
 
-#: block name -> (results file, its run's models folder, the make target)
+#: block name -> (results file, its run's models folder, the make target,
+#: the page that holds the block)
 BLOCKS = {
-    "demo-summary": (Path("results/summary.md"), Path("results/models"), "make demo"),
+    "demo-summary": (
+        Path("results/summary.md"),
+        Path("results/models"),
+        "make demo",
+        Path("README.md"),
+    ),
     "demo-cross": (
         Path("results/demo-cross/results/cross_dataset.md"),
         Path("results/demo-cross/results/models"),
         "make demo-cross",
+        Path("docs/cross-dataset.md"),
     ),
 }
 
@@ -77,25 +84,28 @@ def run_numerics(models: Path) -> dict | None:
 _ATTRS = r'((?: [a-z]+="[^"]*")*)'
 
 
-def _markers(readme: str, name: str) -> tuple[re.Match, str]:
+def _markers(readme: str, name: str, page="README.md") -> tuple[re.Match, str]:
     begins = list(re.finditer(rf"<!-- {name}:begin{_ATTRS} -->", readme))
     end = f"<!-- {name}:end -->"
     if len(begins) != 1 or readme.count(end) != 1:
         raise SystemExit(
-            f"error: README.md needs exactly one <!-- {name}:begin --> and one {end}"
+            f"error: {page} needs exactly one <!-- {name}:begin --> and one {end}"
         )
     return begins[0], end
 
 
-def recorded(readme: str, name: str) -> dict[str, str]:
+def recorded(readme: str, name: str, page="README.md") -> dict[str, str]:
     """The attributes recorded with block ``name`` (numerics, machine)."""
-    return dict(re.findall(r'([a-z]+)="([^"]*)"', _markers(readme, name)[0].group(1)))
+    attrs = _markers(readme, name, page)[0].group(1)
+    return dict(re.findall(r'([a-z]+)="([^"]*)"', attrs))
 
 
-def replace(readme: str, name: str, text: str, attrs: dict[str, str]) -> str:
+def replace(
+    readme: str, name: str, text: str, attrs: dict[str, str], page="README.md"
+) -> str:
     """``readme`` with block ``name`` set to ``text``, its marker carrying
     ``attrs``."""
-    begin, end = _markers(readme, name)
+    begin, end = _markers(readme, name, page)
     head, rest = readme[: begin.start()], readme[begin.end() :]
     _, tail = rest.split(end)
     marks = "".join(f' {k}="{v}"' for k, v in attrs.items())
@@ -111,15 +121,18 @@ def attributes(rec: dict | None) -> dict[str, str]:
     }
 
 
-def check(old: str, name: str, text: str, rec: dict | None, source, target) -> int:
-    """Compare block ``name`` of ``old`` with ``text``; 0 if it holds."""
-    made = recorded(old, name)
+def check(
+    old: str, name: str, text: str, rec: dict | None, source, target, page="README.md"
+) -> int:
+    """Compare block ``name`` of ``old`` (the text of ``page``) with ``text``;
+    0 if it holds."""
+    made = recorded(old, name, page)
     here = attributes(rec)
-    expected = replace(old, name, text, made)
+    expected = replace(old, name, text, made, page)
     same_bytes = expected == old
     if same_bytes and made.get("numerics") == here.get("numerics"):
         print(
-            f"README.md: {name} matches {source} byte for byte "
+            f"{page}: {name} matches {source} byte for byte "
             f"({here.get('numerics', 'no numerics record')})"
         )
         return 0
@@ -127,19 +140,19 @@ def check(old: str, name: str, text: str, rec: dict | None, source, target) -> i
         reason = numerics.cannot_pin() or "the pins did not take effect"
         print(
             f"not compared: {name}: this machine cannot hold the portable pins "
-            f"({reason}); its numbers are its own, README.md's were made with "
+            f"({reason}); its numbers are its own, {page}'s were made with "
             f"{made.get('numerics', 'no record')}",
             file=sys.stderr,
         )
         return 0
     if not same_bytes:
         diff = difflib.unified_diff(
-            old.splitlines(), expected.splitlines(), "README.md", str(source), n=0
+            old.splitlines(), expected.splitlines(), str(page), str(source), n=0
         )
         print("\n".join(list(diff)[:60]))
     if made.get("numerics") != here.get("numerics"):
         print(
-            f"error: README.md's {name} was made with numerics "
+            f"error: {page}'s {name} was made with numerics "
             f"[{made.get('numerics', 'not recorded')}], this run with "
             f"[{here.get('numerics', 'not recorded')}]; run `make readme` and "
             "commit",
@@ -147,9 +160,9 @@ def check(old: str, name: str, text: str, rec: dict | None, source, target) -> i
         )
     else:
         print(
-            f"error: README.md's {name} differs from what this commit's "
+            f"error: {page}'s {name} differs from what this commit's "
             f"`{target}` produces ({source}) with the same numerics "
-            f"[{here['numerics']}]; run `make readme` and commit",
+            f"[{here.get('numerics', 'not recorded')}]; run `make readme` and commit",
             file=sys.stderr,
         )
     return 1
@@ -165,11 +178,10 @@ def main() -> int:
     )
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout")
     args = ap.parse_args()
-    readme_path = args.root / "README.md"
-    old = new = readme_path.read_text()
+    pages: dict[Path, list[str]] = {}  # page -> [its text, its new text]
     status = 0
     for name in args.block or list(BLOCKS):
-        source, models, target = BLOCKS[name]
+        source, models, target, page = BLOCKS[name]
         path = args.root / source
         if not path.is_file():
             print(
@@ -179,15 +191,22 @@ def main() -> int:
             )
             status = status or int(args.check)
             continue
+        if page not in pages:
+            text = (args.root / page).read_text()
+            pages[page] = [text, text]
+        old, new = pages[page]
         rec = run_numerics(args.root / models)
         if args.write:
-            new = replace(new, name, block(path), attributes(rec))
+            pages[page][1] = replace(new, name, block(path), attributes(rec), page)
         else:
-            status = check(old, name, block(path), rec, source, target) or status
+            status = check(old, name, block(path), rec, source, target, page) or status
     if args.write:
-        if new != old:
-            readme_path.write_text(new)
-        print(f"README.md: demo results {'updated' if new != old else 'unchanged'}")
+        for page, (old, new) in pages.items():
+            if new != old:
+                (args.root / page).write_text(new)
+            print(f"{page}: demo results {'updated' if new != old else 'unchanged'}")
+        if not pages:
+            print("demo results: none found, nothing written")
     return status
 
 
