@@ -94,7 +94,13 @@ def test_accumulated_step_equals_the_whole_batch(name):
         assert loss_acc == pytest.approx(loss_full, rel=1e-5, abs=1e-6)
         assert full.keys() == acc.keys() and full
         for key in full:
-            torch.testing.assert_close(acc[key], full[key], rtol=1e-4, atol=1e-6)
+            # float32 sums split differently differ by rounding of the size
+            # of the summands, not of the result: an element that sums to
+            # near zero is compared against its tensor's scale
+            scale = float(full[key].abs().max())
+            torch.testing.assert_close(
+                acc[key], full[key], rtol=1e-4, atol=max(1e-6, 1e-4 * scale)
+            )
 
 
 @pytest.mark.parametrize("name", ["dsp_fwa", "xception"])
