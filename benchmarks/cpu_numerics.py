@@ -9,7 +9,8 @@ few Adam steps from a fixed seed and then scores a fixed batch, once per
   ATen at ``default`` (no AVX2, as on an older CPU), oneDNN held to SSE4.1,
   MKL on its ``COMPATIBLE`` branch;
 * mode: ``native`` (nothing pinned) or ``portable`` (``numerics.pin``, as
-  every training, prediction and scoring job of the workflow runs).
+  every training, prediction and scoring job of the workflow runs); with
+  ``--onednn-off`` also the pins with oneDNN turned off instead of capped.
 
 It prints the SHA-256 (first 12 hex digits) of the trained weights and of
 the scores: unpinned, the dispatches give different bytes; pinned, one. And
@@ -61,7 +62,9 @@ def child(model: str, mode: str, steps: int) -> dict:
 
     from deepfake_ensemble.models import create_model, get_spec
 
-    numerics.pin(mode)
+    numerics.pin("portable" if mode == "onednn-off" else mode)
+    if mode == "onednn-off":  # the alternative to capping oneDNN: not using it
+        torch.backends.mkldnn.enabled = False
     torch.set_num_threads(1)
     size, batch, kwargs = DEMO_MODELS[model]
     spec = get_spec(model)
@@ -108,14 +111,14 @@ def run_child(model: str, mode: str, dispatch: str, steps: int) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def table(steps: int) -> list[str]:
+def table(steps: int, modes: tuple[str, ...]) -> list[str]:
     lines = [
         "| model | mode | " + " | ".join(DISPATCHES) + " | distinct | s/step |",
         "|---|---|" + "---|" * len(DISPATCHES) + "---|---:|",
     ]
     cost = {}
     for model in DEMO_MODELS:
-        for mode in ("native", "portable"):
+        for mode in modes:
             runs = {d: run_child(model, mode, d, steps) for d in DISPATCHES}
             cells = [f"`{r['weights']}` / `{r['scores']}`" for r in runs.values()]
             distinct = len({(r["weights"], r["scores"]) for r in runs.values()})
@@ -127,16 +130,16 @@ def table(steps: int) -> list[str]:
             )
             print(lines[-1], flush=True)
     lines.append("")
-    lines.append(
-        "Cost of the pins (seconds per training step on this machine's own "
-        "dispatch, portable / native): "
-        + ", ".join(
-            f"{m} {c['portable']:.3f} / {c['native']:.3f} "
-            f"({c['portable'] / c['native']:.2f}x)"
-            for m, c in cost.items()
+    for mode in modes[1:]:
+        lines.append(
+            f"Seconds per training step on this machine's own dispatch, {mode} / "
+            "native: "
+            + ", ".join(
+                f"{m} {c[mode]:.3f} / {c['native']:.3f} ({c[mode] / c['native']:.2f}x)"
+                for m, c in cost.items()
+            )
+            + "."
         )
-        + "."
-    )
     return lines
 
 
@@ -179,6 +182,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=4, help="training steps per run")
     ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
+    ap.add_argument(
+        "--onednn-off",
+        action="store_true",
+        help="add the pins with oneDNN turned off (the alternative to capping it)",
+    )
     args = ap.parse_args(argv)
     if numerics.cannot_pin():
         print(f"cannot run the portable pins here: {numerics.cannot_pin()}")
@@ -189,7 +197,10 @@ def main(argv=None) -> int:
         "dispatch (`benchmarks/cpu_numerics.py`, "
         f"{args.steps} Adam steps per model, 1 thread); {provenance()}:",
         "",
-        *table(args.steps),
+        *table(
+            args.steps,
+            ("native", "portable") + (("onednn-off",) if args.onednn_off else ()),
+        ),
     ]
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.write:

@@ -13,13 +13,14 @@ model's AUC then moves by several hundredths. Three libraries choose:
   numerical reproducibility* (``MKL_CBWR``) fixes one path, the same on Intel
   and AMD processors;
 * oneDNN's convolutions are generated at run time for the widest
-  instruction set the CPU offers (``ONEDNN_MAX_CPU_ISA`` caps it). Turning
-  oneDNN off instead (im2col + MKL GEMM) costs 2-8x per training step
-  (benchmarks/cpu_numerics.py); capped at AVX2 it costs nothing on an AVX2
-  machine. oneDNN also sizes some blockings from the CPU's caches, which no
-  switch pins: the README check compares the demo's bytes on every CI
-  machine, so a CPU on which that changes a number fails loudly. NNPACK
-  (its own Winograd kernels) is turned off.
+  instruction set the CPU offers; ``ONEDNN_MAX_CPU_ISA`` caps it at AVX2,
+  which changes nothing on an AVX2 machine. Turning oneDNN off instead
+  (im2col + MKL GEMM) makes training steps several times slower
+  (``benchmarks/cpu_numerics.py --onednn-off``). oneDNN also sizes some
+  blockings from the CPU's caches, which no switch pins: the README check
+  compares the demo's bytes on every CI machine, so a CPU on which that
+  changes a number fails loudly. NNPACK (its own Winograd kernels) is
+  turned off.
 
 :func:`pin` applies one set of pins, :data:`PORTABLE_PINS`, in every
 training, prediction and scoring process (``workflow.rule_job``, the
