@@ -164,7 +164,7 @@ def _library_versions(torch) -> dict[str, str]:
     mkl = re.search(r"Math Kernel Library Version ([\w.\-]+)", shown)
     onednn = re.search(r"MKL-DNN v([\w.]+)", shown)
     return {
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "mkl": mkl.group(1) if mkl else "none",
         "onednn": onednn.group(1) if onednn else "none",
     }

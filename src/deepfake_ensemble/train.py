@@ -544,6 +544,8 @@ def build_state(run: TrainingRun) -> None:
         run.cfg["normalisation"],
         run.spec.normalisation,
     )
+    # and the numerics this process computes with (numerics.py)
+    run.start["numerics"] = numerics.record()
     model.to(run.device)
     if run.cuda:
         model.to(memory_format=torch.channels_last)
@@ -829,8 +831,7 @@ def finish(
     write_csv(hist, run.out_dir / "history.csv")
     plot_history(hist, run.out_dir / "training_curve.png", run.name)
     write_json(model_size(run.model.state_dict(), best), run.out_dir / SIZE_NAME)
-    # the start, and the numerics the run computed with (numerics.py)
-    write_json({**run.start, "numerics": numerics.record()}, run.out_dir / START_NAME)
+    write_json(run.start, run.out_dir / START_NAME)
     val_out = Path(val_predictions or run.out_dir / "val_predictions.csv")
     if run.best_val_path.exists():
         _copy(run.best_val_path, val_out)
