@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _markdown import commit, write_block  # noqa: E402
+
 from deepfake_ensemble import numerics  # noqa: E402
 
 #: dispatch name -> the environment that forces it
@@ -144,34 +146,11 @@ def table(steps: int, modes: tuple[str, ...]) -> list[str]:
 
 
 def provenance() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     info = numerics.cpu_info()
     return (
-        f"commit {commit}, {info['vendor']} {info['model']} "
+        f"commit {commit()}, {info['vendor']} {info['model']} "
         f"({numerics.widest_isa(info['flags'])}, {os.cpu_count()} CPUs)"
     )
-
-
-def write_block(path: Path, name: str, text: str) -> None:
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    old = path.read_text() if path.is_file() else ""
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-        new = f"{head}{begin}\n{text}{end}{tail}"
-    else:
-        new = f"{old.rstrip()}\n\n{begin}\n{text}{end}\n".lstrip()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
 
 
 def main(argv=None) -> int:

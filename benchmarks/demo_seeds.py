@@ -36,6 +36,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _markdown import commit, write_block  # noqa: E402
+
 from deepfake_ensemble import numerics  # noqa: E402
 
 #: the finished demo's inputs of training, linked into each seed's run
@@ -143,30 +145,13 @@ def spread(summaries: dict[int, pd.DataFrame], all_rows: bool = False) -> list[s
 
 
 def provenance(source: Path) -> str:
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     recs = [
         json.loads(p.read_text()).get("numerics")
         for p in sorted((source / "models").glob("*/*/start.json"))
     ]
     rec = next((r for r in recs if r), None)
     where = numerics.fingerprint_line(rec) if rec else "numerics not recorded"
-    return f"commit {commit or 'unknown'}; {where}"
-
-
-def write_block(path: Path, name: str, text: str) -> None:
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    old = path.read_text()
-    if begin not in old or end not in old:
-        raise SystemExit(f"error: {path} has no {begin} ... {end} block")
-    head, rest = old.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{head}{begin}\n{text}{end}{tail}")
-    tmp.replace(path)
+    return f"commit {commit()}; {where}"
 
 
 def main(argv=None) -> int:
