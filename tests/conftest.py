@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -104,11 +105,36 @@ def fixture_dir(request: pytest.FixtureRequest, tmp_path_factory, name: str) -> 
     return path
 
 
-@pytest.fixture(scope="session")
-def local_ci_run(request, tmp_path_factory) -> Path:
-    """The whole workflow on the tiny CI config, run locally once per session
-    on two cores, with the demo's thread settings."""
-    workdir = fixture_dir(request, tmp_path_factory, "local-run")
+def shared_run(request, tmp_path_factory, name: str, build) -> Path:
+    """A folder that ``build(folder)`` fills once per test session, also when
+    pytest-xdist runs the session in several worker processes (``make test``
+    does): the first worker to ask builds it under a file lock, the others
+    wait for it and read it. A failed build fails every test that asks,
+    without being tried again."""
+    if not hasattr(request.config, "workerinput"):
+        path = fixture_dir(request, tmp_path_factory, name)
+        build(path)
+        return path
+    # each worker's base is a folder of the session's: they share its parent
+    root = tmp_path_factory.getbasetemp().parent
+    path, done, failed = (root / name, root / f"{name}.done", root / f"{name}.failed")
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            raise AssertionError(f"{name}: {failed.read_text()}")
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            try:
+                build(path)
+            except BaseException as exc:
+                failed.write_text(f"failed in another test: {exc}"[:20000])
+                raise
+            done.touch()
+    return path
+
+
+def _run_ci_config(workdir: Path) -> None:
     snakemake(
         workdir,
         "--profile",
@@ -119,4 +145,23 @@ def local_ci_run(request, tmp_path_factory) -> Path:
         "--cores",
         "2",
     )
-    return workdir
+
+
+@pytest.fixture(scope="session")
+def local_ci_run(request, tmp_path_factory) -> Path:
+    """The whole workflow on the tiny CI config, run locally once per session
+    on two cores, with the demo's thread settings."""
+    return shared_run(request, tmp_path_factory, "local-run", _run_ci_config)
+
+
+#: modules that take minutes, started first when pytest-xdist runs the suite
+#: in two processes (`make test`), so that no long one is left to the end
+SLOW_FIRST = ("test_slurm", "test_cross_dataset", "test_fetch_weights", "test_envs")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        stem = item.path.stem
+        return SLOW_FIRST.index(stem) if stem in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the files' own order otherwise

@@ -536,6 +536,13 @@ datasets:
   - {name: demo_a, layout: dfdc, root: results/demo}
   - {name: demo_b, layout: csv, root: results/demo_b, csv: videos.csv}
 evaluation: {protocol: cross_dataset}
+# the matrix's shape is tested, not how well the detectors learn: one short
+# epoch each of the eight trainings
+models:
+  capsule: {epochs: 1, max_steps_per_epoch: 2}
+  dsp_fwa: {epochs: 1, max_steps_per_epoch: 2}
+  ictu_oculi: {epochs: 1, max_steps_per_epoch: 2}
+  xception: {epochs: 1, max_steps_per_epoch: 2}
 """
 
 

@@ -11,6 +11,7 @@ node, status checks every 1-2 s instead of every 30 s).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -20,7 +21,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
@@ -34,6 +34,8 @@ from conftest import (
     snakemake_command,
 )
 
+from deepfake_ensemble.numerics import FORCED_DISPATCHES, cannot_pin
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 CLUSTER_SH = ROOT / "tools" / "slurm" / "cluster.sh"
@@ -45,6 +47,9 @@ PROFILE_ARGS = (
     str(ROOT / "tests" / "slurm_overlay"),
 )
 GPU_RULES = {"train", "predict"}
+MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
+#: every forced dispatch at once: another machine's choices
+FORCED_DISPATCH = {k: v for env in FORCED_DISPATCHES.values() for k, v in env.items()}
 # the model whose training is cancelled and resumed, and its epochs there
 RESUME_MODEL = "dsp_fwa"
 RESUME_EPOCHS = 6
@@ -144,7 +149,9 @@ def rule_of(logfile: str) -> str:
 @pytest.fixture(scope="module")
 def slurm_ci_run(cluster, request, tmp_path_factory) -> tuple[Path, str, float]:
     """The whole workflow on the CI config, every job submitted to SLURM, with
-    the demo's thread settings (as the local run, which it is compared with)."""
+    the demo's thread settings (as the local run, which it is compared with),
+    in the environment of another machine's CPU (every forced dispatch at
+    once), which the jobs' pinned numerics must override."""
     install_named_profiles()
     workdir = fixture_dir(request, tmp_path_factory, "slurm-run")
     start = time.monotonic()
@@ -155,6 +162,7 @@ def slurm_ci_run(cluster, request, tmp_path_factory) -> tuple[Path, str, float]:
         str(CI_CONFIG),
         *demo_threads(),
         timeout=1500,
+        env={} if cannot_pin() else FORCED_DISPATCH,
     )
     return workdir, result.stdout + result.stderr, time.monotonic() - start
 
@@ -192,23 +200,26 @@ def test_every_job_ran_as_a_slurm_job(slurm_ci_run):
             assert "gres/gpu=1" in acct.loc[slurm_id, "req_tres"]
 
 
-def test_slurm_results_equal_the_local_run(slurm_ci_run, local_ci_run):
+def test_slurm_run_gives_the_local_runs_bytes(slurm_ci_run, local_ci_run):
+    """Another executor, one CPU per job, two jobs side by side and another
+    CPU's dispatch: every prediction file, the summary and its table are
+    byte-identical to the local run's (pinned numerics, one thread a job)."""
     workdir, _, _ = slurm_ci_run
-    remote = pd.read_csv(workdir / "results" / "summary.csv")
-    local = pd.read_csv(local_ci_run / "results" / "summary.csv")
-    assert list(remote.columns) == list(local.columns)
-    assert len(remote) == len(local) > 0
-    remote = remote.sort_values("name").reset_index(drop=True)
-    local = local.sort_values("name").reset_index(drop=True)
-    for column in local.columns:
-        if pd.api.types.is_numeric_dtype(local[column]):
-            assert np.allclose(
-                remote[column], local[column], rtol=1e-6, atol=1e-9, equal_nan=True
-            ), (column, remote[column].tolist(), local[column].tolist())
-        else:
-            assert remote[column].fillna("").tolist() == (
-                local[column].fillna("").tolist()
-            ), column
+    for model in MODELS:
+        start = workdir / "results" / "models" / "pooled" / model / "start.json"
+        rec = json.loads(start.read_text())["numerics"]
+        assert rec["pinned"] == (not cannot_pin()) and rec["threads"] == 1, rec
+    remote = sorted((workdir / "results" / "predictions").glob("**/*.csv"))
+    local = sorted((local_ci_run / "results" / "predictions").glob("**/*.csv"))
+    assert [p.relative_to(workdir) for p in remote] == [
+        p.relative_to(local_ci_run) for p in local
+    ]
+    assert len(remote) == 2 * len(MODELS)  # val (from training) and test
+    for a, b in zip(remote, local, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a
+    for name in ("summary.csv", "summary.md"):
+        one = (workdir / "results" / name).read_bytes()
+        assert one == (local_ci_run / "results" / name).read_bytes(), name
 
 
 def _wait_for(predicate, timeout: float, what: str, proc=None):

@@ -219,7 +219,7 @@ write_configs() {
 	old_sum=$(md5sum "$CONF_DIR/slurm.conf" 2>/dev/null | cut -d' ' -f1 || true)
 	install_file "$CONF_DIR/slurm.conf" 644 root:root <<EOF
 $MARKER
-# One-node test cluster: $host, $cpus CPUs, ${mem} MB for jobs, one fake GPU.
+# One-node test cluster: $host, $cpus CPUs, ${mem} MB for jobs, two fake GPUs.
 ClusterName=$CLUSTER
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=slurm
@@ -260,7 +260,7 @@ AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 JobCompType=jobcomp/none
-NodeName=$host NodeAddr=127.0.0.1 $topo RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 $topo RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
@@ -269,8 +269,9 @@ EOF
 
 	install_file "$CONF_DIR/gres.conf" 644 root:root <<EOF
 $MARKER
-# A fake GPU, so that jobs asking for --gpus=1 can be scheduled here.
-NodeName=$host Name=gpu File=/dev/null
+# Two fake GPUs (counted, bound to no device), so that jobs asking for GPUs
+# can be scheduled here, two GPU jobs side by side on the node's two CPUs.
+NodeName=$host Name=gpu Count=2
 EOF
 
 	if [[ ! -s $STATE_DIR/db.pass ]]; then
