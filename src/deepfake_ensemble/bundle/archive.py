@@ -317,22 +317,16 @@ def slim_checkpoint(src: PathLike, dest: PathLike) -> dict:
     """Copy a training checkpoint's weights and :data:`CHECKPOINT_FIELDS`
     (read and written as plain tensors and values: ``weights_only``); returns
     the fields kept."""
-    import torch
+    from ..train.checkpoint import load_tensors, read_checkpoint, save_tensors
 
-    try:
-        ckpt = torch.load(src, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"checkpoint not found: {src}") from None
-    for key in ("model", "model_name"):
-        if key not in ckpt:
-            raise InputError(f"{src}: not a checkpoint of this project (no {key!r})")
+    ckpt = read_checkpoint(src)
     slim = {k: ckpt[k] for k in CHECKPOINT_FIELDS if k in ckpt}
     slim["model"] = {k: v.detach().cpu().contiguous() for k, v in ckpt["model"].items()}
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(slim, dest)
+    save_tensors(slim, dest)
     # what is written must load as weights only
-    torch.load(dest, map_location="cpu", weights_only=True)
+    load_tensors(dest)
     return {k: v for k, v in slim.items() if k != "model"}
 
 

@@ -82,6 +82,7 @@ from ..evaluate.metrics import auc
 from ..io import atomic_path, write_csv, write_json
 from ..predictions import HISTORY_COLUMNS
 from ..pretrained import START_NAME, check_model_start, start_normalisation
+from .checkpoint import load_tensors
 from .datasets import resolve_seq_len
 from .models import NORMALISATIONS, create_model, get_spec
 from .models.base import Detector, ModelSpec
@@ -560,7 +561,7 @@ def resume_state(run: TrainingRun) -> bool:
     (and its best checkpoint exists); whether the run resumed."""
     if not run.state_path.is_file():
         return False
-    state = torch.load(run.state_path, map_location="cpu", weights_only=True)
+    state = load_tensors(run.state_path)
     if not (
         state.get("format") == STATE_FORMAT
         and state.get("model_name") == run.name

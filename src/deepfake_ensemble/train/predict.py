@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..predictions import PREDICTION_COLUMNS
+from .checkpoint import read_checkpoint
 from .datasets import ShardSource, shard_dataset
 from .models import EYE_SEQUENCE, create_model, get_spec
 from .models.base import Detector, ModelSpec
@@ -166,13 +167,7 @@ def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[Detector, ModelSpec, dict]:
     """Rebuild the detector stored in a checkpoint written by ``train_model``."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"checkpoint not found: {path}") from None
-    for key in ("model", "model_name"):
-        if key not in ckpt:
-            raise InputError(f"{path}: not a checkpoint of this project (no {key!r})")
+    ckpt = read_checkpoint(path)
     spec = get_spec(ckpt["model_name"])
     model = create_model(ckpt["model_name"], **ckpt.get("model_kwargs", {}))
     model.load_state_dict(ckpt["model"])

@@ -66,6 +66,7 @@ from ...pretrained import (
     start_normalisation,
     weights_list,
 )
+from ..checkpoint import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ KEY_MAPPERS: dict[str, Callable[[dict], tuple[dict, set]]] = {
 # -- loading ---------------------------------------------------------------------
 def read_state_dict(path: str | os.PathLike) -> dict:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_tensors(path)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(
