@@ -14,8 +14,9 @@
 # left out; every model is tested on every dataset: results/cross_dataset.*).
 #
 # Read rules/common.smk first: configuration, input functions, targets. Each
-# rule runs scripts/<rule>.py, which calls one function of
-# src/deepfake_ensemble/stages/<rule file>.py.
+# rule file rules/<stage>.smk is one stage (ingest, preprocess, train,
+# evaluate, bundle); its rules run scripts/<stage>/<rule>.py, which calls one
+# function of src/deepfake_ensemble/<stage>/jobs.py.
 
 import os
 
@@ -40,14 +41,8 @@ rule all:
         final_outputs(),
 
 
-include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/preprocess.smk"
-include: "rules/weights.smk"
-include: "rules/models.smk"
+include: "rules/train.smk"
 include: "rules/evaluate.smk"
-include: "rules/ensembles.smk"
-include: "rules/summary.smk"
-include: "rules/crossdomain.smk"
 include: "rules/bundle.smk"
-include: "rules/score.smk"

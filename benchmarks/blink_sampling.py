@@ -3,7 +3,7 @@
 Reads the demo's ground truth (``results/demo/metadata.json``: each clip's
 ``shut_frames``, the frames with the lids fully shut; a half-closed frame
 comes before and after each run of them) and, for each sampling interval,
-replays the interval sampler of :mod:`deepfake_ensemble.video` (a frame is
+replays the interval sampler of :mod:`deepfake_ensemble.preprocess.video` (a frame is
 taken at the first frame time at or past each multiple of the interval) on
 the clip's frame count. Prints, per interval, the share of the clips that
 blink with at least one sampled frame shut, and with one shut or half-closed.

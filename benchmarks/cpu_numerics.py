@@ -62,7 +62,7 @@ def child(model: str, mode: str, steps: int) -> dict:
     then pinned, as in a workflow job."""
     import torch
 
-    from deepfake_ensemble.models import create_model, get_spec
+    from deepfake_ensemble.train.models import create_model, get_spec
 
     numerics.pin("portable" if mode == "onednn-off" else mode)
     if mode == "onednn-off":  # the alternative to capping oneDNN: not using it

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "dfdc.yaml"

@@ -26,12 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepfake_ensemble.stats import (  # noqa: E402
+from deepfake_ensemble.evaluate.stats import (  # noqa: E402
     cluster_bootstrap_aucs,
     delong_test,
     grouped_test,
 )
-from deepfake_ensemble.synthetic import clustered_scores  # noqa: E402
+from deepfake_ensemble.ingest.synthetic import clustered_scores  # noqa: E402
 
 
 def main() -> None:

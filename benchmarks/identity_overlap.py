@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepfake_ensemble.ingest import build_manifest  # noqa: E402
-from deepfake_ensemble.splits import SPLIT_BY, assign_splits, identity_overlap  # noqa: E402
-from deepfake_ensemble.synthetic import write_celebdf_tree  # noqa: E402
+from deepfake_ensemble.ingest.manifest import build_manifest  # noqa: E402
+from deepfake_ensemble.ingest.splits import SPLIT_BY, assign_splits, identity_overlap  # noqa: E402
+from deepfake_ensemble.ingest.synthetic import write_celebdf_tree  # noqa: E402
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 Each variant runs in a fresh process on the 20 s 1280x720 clip of
 ``benchmarks/preprocess.py`` (one core, one thread) and calls what
-``scripts/preprocess_batch.py`` calls: the job context of
-``deepfake_ensemble.workflow`` and ``stages.preprocess.preprocess_batch``
+``scripts/preprocess/preprocess_batch.py`` calls: the job context of
+``deepfake_ensemble.workflow`` and ``preprocess.jobs.preprocess_batch``
 with the schema's preprocessing defaults.
 
 a. baseline: the same job with torch imported first, as the thread limit of
@@ -50,7 +50,7 @@ def run_job(variant: str, video: str, workdir: str) -> dict:
         torch.set_num_threads(1)
     import pandas as pd
 
-    from deepfake_ensemble.stages.preprocess import preprocess_batch
+    from deepfake_ensemble.preprocess.jobs import preprocess_batch
     from deepfake_ensemble.workflow import limit_threads, logged
 
     work = Path(workdir)

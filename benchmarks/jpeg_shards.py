@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from deepfake_ensemble.preprocess import pack_shards, run_batch  # noqa: E402
+from deepfake_ensemble.preprocess.pipeline import pack_shards, run_batch  # noqa: E402
 
 
 def main(argv=None) -> None:

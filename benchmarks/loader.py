@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 from skimage import data
 
-from deepfake_ensemble.faces import FaceRecord
-from deepfake_ensemble.shards import ShardSet, ShardWriter, make_rows
+from deepfake_ensemble.preprocess.faces import FaceRecord
+from deepfake_ensemble.preprocess.shards import ShardSet, ShardWriter, make_rows
 
 
 def crops(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
@@ -84,7 +84,7 @@ def loader_rate(shard: Path, workers: int, batch: int, epochs: int = 2) -> float
     """Images/s of a shuffled DataLoader over ``shard`` (after a warm-up)."""
     import torch
 
-    from deepfake_ensemble.datasets import FrameDataset
+    from deepfake_ensemble.train.datasets import FrameDataset
 
     loader = torch.utils.data.DataLoader(
         FrameDataset(shard),

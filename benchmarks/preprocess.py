@@ -133,7 +133,7 @@ def variant_original(video: str, workdir: str) -> dict:
 
 
 def variant_decode(video: str, workdir: str) -> dict:
-    from deepfake_ensemble.video import FrameSampler
+    from deepfake_ensemble.preprocess.video import FrameSampler
 
     sampler = FrameSampler(video, frame_interval_s=INTERVAL)
     sampled = sum(1 for _ in sampler)
@@ -147,8 +147,12 @@ def variant_decode(video: str, workdir: str) -> dict:
 def variant_project(video: str, workdir: str, cfg: dict) -> dict:
     import pandas as pd
 
-    from deepfake_ensemble.faces import get_detector, get_predictor
-    from deepfake_ensemble.preprocess import SEARCH_COUNTS, read_cache, run_batch
+    from deepfake_ensemble.preprocess.faces import get_detector, get_predictor
+    from deepfake_ensemble.preprocess.pipeline import (
+        SEARCH_COUNTS,
+        read_cache,
+        run_batch,
+    )
 
     t0 = time.perf_counter()
     import av  # noqa: F401  (the decoder library, imported once per batch job)
@@ -182,8 +186,8 @@ def variant_sweep(video: str, workdir: str) -> dict:
     import cv2
     import numpy as np
 
-    from deepfake_ensemble.faces import detect_faces
-    from deepfake_ensemble.video import FrameSampler
+    from deepfake_ensemble.preprocess.faces import detect_faces
+    from deepfake_ensemble.preprocess.video import FrameSampler
 
     frames = [f.image for f in FrameSampler(video, frame_interval_s=INTERVAL)][:12]
     out = {}

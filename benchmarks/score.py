@@ -58,10 +58,10 @@ def study_bundle(out: Path) -> Path:
     default preprocessing: a bundle in the export's format."""
     import torch
 
-    from deepfake_ensemble.bundle import FORMAT, FORMAT_VERSION, write_manifest
+    from deepfake_ensemble.bundle.archive import FORMAT, FORMAT_VERSION, write_manifest
     from deepfake_ensemble.io import write_json
-    from deepfake_ensemble.models import create_model, get_spec
-    from deepfake_ensemble.preprocess import PreprocessConfig
+    from deepfake_ensemble.preprocess.pipeline import PreprocessConfig
+    from deepfake_ensemble.train.models import create_model, get_spec
 
     members = {}
     for name in ("capsule", "dsp_fwa", "ictu_oculi", "xception"):
@@ -131,12 +131,16 @@ def child(bundle_dir: str, video: str, device: str) -> None:
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    from deepfake_ensemble.bundle import read_bundle
-    from deepfake_ensemble.datasets import shard_dataset
-    from deepfake_ensemble.faces import get_detector, get_predictor
-    from deepfake_ensemble.predict import load_checkpoint, resolve_device, score_frames
-    from deepfake_ensemble.score import preprocess_videos, score_table
-    from deepfake_ensemble.shards import ShardSet
+    from deepfake_ensemble.bundle.archive import read_bundle
+    from deepfake_ensemble.bundle.score import preprocess_videos, score_table
+    from deepfake_ensemble.preprocess.faces import get_detector, get_predictor
+    from deepfake_ensemble.preprocess.shards import ShardSet
+    from deepfake_ensemble.train.datasets import shard_dataset
+    from deepfake_ensemble.train.predict import (
+        load_checkpoint,
+        resolve_device,
+        score_frames,
+    )
 
     out: dict = {"device": device}
     t = time.perf_counter()
@@ -241,7 +245,7 @@ def main() -> None:
             f"clip: {args.duration:g} s 1280x720 30 fps H.264; bundle: "
             f"{args.members if args.members == 'study' else bundle}"
         )
-        from deepfake_ensemble.bundle import read_bundle
+        from deepfake_ensemble.bundle.archive import read_bundle
 
         b = read_bundle(bundle)
         pre = b.preprocess

@@ -32,14 +32,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from deepfake_ensemble.faces import FaceRecord  # noqa: E402
 from deepfake_ensemble.io import write_json  # noqa: E402
-from deepfake_ensemble.shards import (  # noqa: E402
+from deepfake_ensemble.preprocess.faces import FaceRecord  # noqa: E402
+from deepfake_ensemble.preprocess.shards import (  # noqa: E402
     ShardWriter,
     make_rows,
     open_shards,
 )
-from deepfake_ensemble.staging import stage_shards  # noqa: E402
+from deepfake_ensemble.train.staging import stage_shards  # noqa: E402
 
 FACE, EYE = 320, 64
 FACES_PER_VIDEO = 10

@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepfake_ensemble.catalog import MODEL_NAMES  # noqa: E402
-from deepfake_ensemble.models import create_model, get_spec  # noqa: E402
+from deepfake_ensemble.layout import MODEL_NAMES  # noqa: E402
+from deepfake_ensemble.train.models import create_model, get_spec  # noqa: E402
 
 
 class SyntheticFrames(Dataset):
@@ -82,7 +82,7 @@ def bench(name, args, device, amp):
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     n_items = args.batch * (args.steps + args.warmup)
     if args.shards:
-        from deepfake_ensemble.datasets import shard_dataset
+        from deepfake_ensemble.train.datasets import shard_dataset
 
         ds = shard_dataset(name, args.shards, {"seq_len": args.seq_len})
         if len(ds) < n_items:  # repeat the split to fill the steps

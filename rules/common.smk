@@ -1,5 +1,5 @@
 # Configuration, constants and input functions shared by every rule file.
-# Names and file layouts come from the package (deepfake_ensemble.catalog), so
+# Names and file layouts come from the package (deepfake_ensemble.layout), so
 # the workflow, the code and the tests cannot disagree on them.
 
 import functools
@@ -15,7 +15,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from deepfake_ensemble.catalog import (
+from deepfake_ensemble.layout import (
     ENSEMBLE_FIT_FILES,
     ENSEMBLE_NAMES,
     ENSEMBLE_TEST_FILES,
@@ -150,12 +150,12 @@ def ensemble_test_dir(train_set, name, target):
 
 
 def ensemble_fit_files(out_dir):
-    """Role -> file of an ensemble's fit (catalog.ENSEMBLE_FIT_FILES)."""
+    """Role -> file of an ensemble's fit (layout.ENSEMBLE_FIT_FILES)."""
     return {role: f"{out_dir}/{name}" for role, name in ENSEMBLE_FIT_FILES.items()}
 
 
 def ensemble_test_file(train_set, name, target, role):
-    """One file of an ensemble applied to a test set (catalog.ENSEMBLE_TEST_FILES)."""
+    """One file of an ensemble applied to a test set (layout.ENSEMBLE_TEST_FILES)."""
     test_dir = ensemble_test_dir(train_set, name, target)
     return f"{test_dir}/{ENSEMBLE_TEST_FILES[role]}"
 
@@ -257,7 +257,7 @@ def all_ensemble_files(wildcards):
     }
 
 
-# -- pretrained weights (rules/weights.smk fetches them, rule train reads them) --
+# -- pretrained weights (rules/train.smk fetches them, rule train reads them) ---
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.pretrained import fetchable, load_catalog, resolve_model_starts
 
@@ -302,7 +302,7 @@ def demo_cue_table(wildcards):
     return {}
 
 
-# -- the bundle and scoring new videos (rules/bundle.smk, rules/score.smk) ----
+# -- the bundle and scoring new videos (rules/bundle.smk) ---------------------
 
 BUNDLE_ENSEMBLE_ROLES = ["members", "weights", "metrics"]
 
@@ -338,7 +338,7 @@ def score_input_files(wildcards):
 
 def score_batch_reports(wildcards):
     """The preprocessing batch reports of the videos to score."""
-    from deepfake_ensemble.score import batch_count
+    from deepfake_ensemble.bundle.score import batch_count
 
     videos = checkpoints.score_videos.get().output.videos
     n_videos = len(pd.read_csv(videos, usecols=["video_id"]))

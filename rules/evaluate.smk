@@ -32,4 +32,228 @@ rule evaluate_model:
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
         test_datasets=lambda wildcards: TEST_SETS[wildcards.target],
     script:
-        "../scripts/evaluate_model.py"
+        "../scripts/evaluate/evaluate_model.py"
+
+
+# The six ensembles of the study (best two / smallest two / all four, hard and
+# soft voting), our variants of hard voting (tie-broken, members calibrated)
+# and a logistic-regression meta-learner. Rule ensemble fits each on the
+# validation predictions of one training set (cross-fitted by group) and
+# reads nothing of any test split; rule ensemble_test applies the fit, as
+# written to weights.json, to every test set.
+
+
+rule ensemble:
+    input:
+        val=predictions("{train_set}", "val"),
+        sizes=model_files("{train_set}", "size.json"),
+        # groups of the validation videos (cross-fitting folds); every video
+        val_split="results/splits/val.csv",
+    output:
+        **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
+    log:
+        f"{LOGS}/ensemble/{{train_set}}/{{ensemble}}.log",
+    benchmark:
+        f"{BENCHMARKS}/ensemble/{{train_set}}/{{ensemble}}.tsv"
+    conda:
+        "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        ensemble=config["ensemble"],
+        evaluation=EVALUATION,
+        train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
+    script:
+        "../scripts/evaluate/ensemble.py"
+
+
+rule ensemble_test:
+    input:
+        **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
+        test=predictions("{train_set}", "test"),
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
+    output:
+        metrics=[
+            ensemble_test_file("{train_set}", "{ensemble}", t, "metrics")
+            for t in TEST_SETS
+        ],
+        test_frames=[
+            ensemble_test_file("{train_set}", "{ensemble}", t, "test_frames")
+            for t in TEST_SETS
+        ],
+        test_videos=[
+            ensemble_test_file("{train_set}", "{ensemble}", t, "test_videos")
+            for t in TEST_SETS
+        ],
+    log:
+        f"{LOGS}/ensemble_test/{{train_set}}/{{ensemble}}.log",
+    conda:
+        "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        test_sets=TEST_SETS,
+        evaluation=EVALUATION,
+        train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
+    script:
+        "../scripts/evaluate/ensemble_test.py"
+
+
+# Single models and ensembles side by side: the table, the figures and the
+# answer to the study's question (evaluation.protocol pooled: trained on the
+# pooled training set, tested on the pooled test set).
+
+
+rule summarize:
+    input:
+        unpack(all_ensemble_files),
+        unpack(demo_cue_table),
+        val=predictions(POOLED, "val"),
+        test=predictions(POOLED, "test"),
+        sizes=model_files(POOLED, "size.json"),
+        histories=model_files(POOLED, "history.csv"),
+        starts=model_files(POOLED, "start.json"),
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
+    output:
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="4. Summary",
+            labels={"table": "single models and ensembles"},
+        ),
+        md="results/summary.md",
+        by_dataset=report(
+            "results/summary_by_dataset.csv",
+            caption="../report/by_dataset.rst",
+            category="4. Summary",
+            labels={"table": "per dataset"},
+        ),
+        roc=report(
+            "results/figures/roc_all.png",
+            caption="../report/roc_all.rst",
+            category="4. Summary",
+            labels={"figure": "ROC curves"},
+        ),
+        confusion=report(
+            "results/figures/confusion_matrices.png",
+            caption="../report/confusion.rst",
+            category="4. Summary",
+            labels={"figure": "confusion matrices"},
+        ),
+        weights=report(
+            "results/figures/soft_voting_weights.png",
+            caption="../report/weights.rst",
+            category="3. Ensembles",
+            labels={"figure": "soft-voting weights"},
+        ),
+        curves=report(
+            "results/figures/training_curves.png",
+            caption="../report/training_curve.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "training curves"},
+        ),
+        by_cue=report(
+            "results/summary_by_cue.csv",
+            caption="../report/by_cue.rst",
+            category="4. Summary",
+            labels={"table": "detection by cue (demo)"},
+        ),
+        starts=report(
+            "results/model_starts.csv",
+            caption="../report/model_starts.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "start-up table (weights loaded)"},
+        ),
+    log:
+        f"{LOGS}/summarize.log",
+    conda:
+        "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        ensembles=ENSEMBLES,
+        ensemble=config["ensemble"],
+        evaluation=EVALUATION,
+    script:
+        "../scripts/evaluate/summarize.py"
+
+
+# The cross-dataset matrix (evaluation.protocol cross_dataset or
+# leave_one_out): every detector and ensemble, trained on each training set
+# and tested on each test set; the in-domain / cross-domain drop; and whether
+# an ensemble generalises better than its best member.
+
+CROSS_NAMES = [*MODELS, *ENSEMBLES]
+
+
+rule cross_dataset:
+    input:
+        val=[prediction_file(t, m, "val") for t in TRAIN_SETS for m in MODELS],
+        test=[prediction_file(t, m, "test") for t in TRAIN_SETS for m in MODELS],
+        members=[
+            ensemble_fit_files(ensemble_dir(t, e))["members"]
+            for t in TRAIN_SETS
+            for e in ENSEMBLES
+        ],
+        val_frames=[
+            ensemble_fit_files(ensemble_dir(t, e))["val_frames"]
+            for t in TRAIN_SETS
+            for e in ENSEMBLES
+        ],
+        test_frames=[
+            ensemble_test_file(t, e, s, "test_frames")
+            for t in TRAIN_SETS
+            for e in ENSEMBLES
+            for s in TEST_SETS
+        ],
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
+    output:
+        csv=report(
+            "results/cross_dataset.csv",
+            caption="../report/cross_dataset.rst",
+            category="5. Cross-dataset",
+            labels={"item": "matrix: train set x test set x detector/ensemble"},
+        ),
+        md=report(
+            "results/cross_dataset.md",
+            caption="../report/cross_summary.rst",
+            category="5. Cross-dataset",
+            labels={"item": "summary: does the ensemble generalise better?"},
+        ),
+        drop=report(
+            "results/cross_dataset_drop.csv",
+            caption="../report/cross_drop.rst",
+            category="5. Cross-dataset",
+            labels={"item": "in-domain AUC, cross-domain AUC, drop (ranked)"},
+        ),
+        members=report(
+            "results/cross_dataset_members.csv",
+            caption="../report/cross_members.rst",
+            category="5. Cross-dataset",
+            labels={"item": "ensembles against their best member"},
+        ),
+        heatmaps=[
+            report(
+                f"results/figures/cross_dataset/{name}.png",
+                caption="../report/cross_heatmap.rst",
+                category="5. Cross-dataset",
+                labels={"item": f"heatmap: {name}"},
+            )
+            for name in CROSS_NAMES
+        ],
+    log:
+        f"{LOGS}/cross_dataset.log",
+    conda:
+        "../envs/ensemble.yaml"
+    params:
+        protocol=PROTOCOL,
+        train_sets=TRAIN_SETS,
+        test_sets=TEST_SETS,
+        names=CROSS_NAMES,
+        single_keys=[[t, m] for t in TRAIN_SETS for m in MODELS],
+        ensemble_keys=[[t, e] for t in TRAIN_SETS for e in ENSEMBLES],
+        test_keys=[[t, e, s] for t in TRAIN_SETS for e in ENSEMBLES for s in TEST_SETS],
+        ensemble=config["ensemble"],
+        evaluation=EVALUATION,
+    script:
+        "../scripts/evaluate/cross_dataset.py"

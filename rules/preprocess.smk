@@ -25,7 +25,7 @@ rule preprocess_batch:
         preprocess=config["preprocess"],
         cache_dir="results/faces",
     script:
-        "../scripts/preprocess_batch.py"
+        "../scripts/preprocess/preprocess_batch.py"
 
 
 rule pack_shards:
@@ -45,7 +45,7 @@ rule pack_shards:
     params:
         preprocess=config["preprocess"],
     script:
-        "../scripts/pack_shards.py"
+        "../scripts/preprocess/pack_shards.py"
 
 
 rule preprocess_report:
@@ -73,4 +73,4 @@ rule preprocess_report:
     params:
         seed=config["seed"],
     script:
-        "../scripts/preprocess_report.py"
+        "../scripts/preprocess/preprocess_report.py"

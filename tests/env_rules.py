@@ -19,14 +19,15 @@ import json
 import sys
 from pathlib import Path
 
-from deepfake_ensemble.catalog import ENSEMBLE_FILES, MODEL_NAMES, ensemble_files
+from deepfake_ensemble.layout import ENSEMBLE_FILES, MODEL_NAMES, ensemble_files
 from deepfake_ensemble.workflow import logged
 
 
 def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
-    from deepfake_ensemble.stages import demo, ingest, preprocess
+    from deepfake_ensemble.ingest import jobs as ingest
+    from deepfake_ensemble.preprocess import jobs as preprocess
 
-    demo.generate_demo(
+    ingest.generate_demo(
         wheel=cfg["demo"]["wheel_path"],
         metadata=out / "demo/metadata.json",
         demo={**cfg["demo"], "n_real": 2, "n_fake": 1, "duration_s": 0.5},
@@ -68,14 +69,14 @@ def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
 
 
 def score_preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
-    """rules/score.smk's preprocessing env rules, with the run's bundle."""
-    from deepfake_ensemble.stages import score
+    """rules/bundle.smk's scoring rules of this env, with the run's bundle."""
+    from deepfake_ensemble.bundle import jobs
 
     bundle = run / "results/bundle"
-    score.score_videos(
+    jobs.score_videos(
         score_input=str(run / "results/demo"), out_csv=out / "score/videos.csv"
     )
-    score.score_preprocess(
+    jobs.score_preprocess(
         videos_csv=out / "score/videos.csv",
         bundle_dir=bundle,
         batch=1,
@@ -83,7 +84,7 @@ def score_preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
         cache_dir=out / "faces",
         cfg={**cfg["preprocess"], "videos_per_job": 2},
     )
-    score.score_shards(
+    jobs.score_shards(
         batch_reports=[out / "score/batch-00001.csv"],
         bundle_dir=bundle,
         shard_dir=out / "score/shards",
@@ -94,7 +95,7 @@ def score_preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
 def train_rules(run: Path, out: Path, cfg: dict) -> None:
     import hashlib
 
-    from deepfake_ensemble.stages import models, weights
+    from deepfake_ensemble.train import jobs as train
 
     # fetch_weights_file / fetch_weights: a generated file from a file:// mirror
     mirror = out / "mirror"
@@ -111,8 +112,8 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
         "normalisation": "half",
     }
     dest = out / "weights" / name
-    weights.fetch_weights_file(entry=entry, dest=dest, mirror=mirror.as_uri())
-    weights.fetch_weights(
+    train.fetch_weights_file(entry=entry, dest=dest, mirror=mirror.as_uri())
+    train.fetch_weights(
         files=[dest], pins={name: sha[:8]}, checksums=out / "weights/SHA256SUMS"
     )
     assert (out / "weights/SHA256SUMS").read_text() == f"{sha}  {name}\n"
@@ -123,7 +124,7 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
         split: [run / f"results/shards/{d['name']}/{split}" for d in cfg["datasets"]]
         for split in ("train", "val", "test")
     }
-    models.train(
+    train.train(
         model=model,
         train_shards=shards["train"],
         val_shards=shards["val"],
@@ -134,7 +135,7 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
         seed=cfg["seed"],
         threads=1,
     )
-    models.predict(
+    train.predict(
         checkpoint=out / f"models/{model}/best.pt",
         shards=shards["test"],
         out_csv=out / f"predictions/{model}/test.csv",
@@ -144,8 +145,8 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
 
 
 def score_train_rules(run: Path, out: Path, cfg: dict) -> None:
-    """rules/bundle.smk's export and rules/score.smk's GPU rule."""
-    from deepfake_ensemble.stages import bundle, score
+    """rules/bundle.smk's rule bundle and its GPU scoring rule."""
+    from deepfake_ensemble.bundle import jobs as bundle
 
     res = run / "results"
     dataset = cfg["datasets"][0]["name"]
@@ -174,7 +175,7 @@ def score_train_rules(run: Path, out: Path, cfg: dict) -> None:
         evaluation=cfg["evaluation"],
         video_timeout_s=cfg["preprocess"]["video_timeout_s"],
     )
-    score.score_predict(
+    bundle.score_predict(
         bundle_dir=out / "bundle",
         model="ictu_oculi",
         shards=res / f"shards/{dataset}/test",
@@ -184,7 +185,7 @@ def score_train_rules(run: Path, out: Path, cfg: dict) -> None:
 
 
 def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
-    from deepfake_ensemble.stages import crossdomain, ensembles, evaluate, summary
+    from deepfake_ensemble.evaluate import jobs as evaluate
 
     res = run / "results"
     # evaluation.protocol pooled: one training set and one test set, "pooled"
@@ -211,7 +212,7 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         train_datasets=datasets,
         test_datasets=datasets,
     )
-    ensembles.ensemble(
+    evaluate.ensemble(
         name="all_stacked",
         val_csvs=preds("val"),
         size_jsons=model_files("size.json"),
@@ -221,7 +222,7 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         evaluation=cfg["evaluation"],
         train_datasets=datasets,
     )
-    ensembles.ensemble_test(
+    evaluate.ensemble_test(
         fit_files=ensemble_files(out / "ensembles/all_stacked"),
         test_csvs=preds("test"),
         out_dirs={"pooled": out / "ensembles/all_stacked/test/pooled"},
@@ -233,7 +234,7 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
     )
     names = [p.name for p in sorted(ens.iterdir())]
     files = {n: ensemble_files(ens / n, ens / n / "test/pooled") for n in names}
-    crossdomain.cross_dataset(
+    evaluate.cross_dataset(
         protocol="pooled",
         train_sets=sets,
         test_sets=sets,
@@ -256,7 +257,7 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         cfg=cfg["ensemble"],
         evaluation=cfg["evaluation"],
     )
-    summary.summarize(
+    evaluate.summarize(
         val_csvs=preds("val"),
         test_csvs=preds("test"),
         sizes=model_files("size.json"),
@@ -286,11 +287,11 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
 
 
 def score_ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
-    """rules/score.smk's last rule, on the run's test split as videos to score."""
-    from deepfake_ensemble.stages import score
+    """rules/bundle.smk's last rule, on the run's test split as videos to score."""
+    from deepfake_ensemble.bundle import jobs as bundle
 
     res = run / "results"
-    score.score(
+    bundle.score(
         videos_csv=res / "splits/test.csv",
         batch_reports=sorted((res / "preprocess").glob("*/test/batch-*.csv")),
         predictions={m: res / f"predictions/pooled/{m}/test.csv" for m in MODEL_NAMES},
@@ -321,7 +322,7 @@ RULES = {
             "fetch_weights_file",
             "train",
             "predict",
-            "export",
+            "bundle",
             "score_predict",
         },
         train_rules,

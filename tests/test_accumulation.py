@@ -14,14 +14,14 @@ import torch
 from test_train import TinyEyes, TinyFrames
 from torch.utils.data import default_collate
 
-from deepfake_ensemble.models import create_model, get_spec
-from deepfake_ensemble.train import (
+from deepfake_ensemble.train.loop import (
     TrainingRun,
     accumulate_step,
     fitted_step,
     resolve_config,
     split_batch,
 )
+from deepfake_ensemble.train.models import create_model, get_spec
 
 SMALL = {
     "capsule": {"input_size": 32, "kwargs": {"freeze_stem": False}},
@@ -123,7 +123,7 @@ def test_auto_halves_the_micro_batch_until_the_step_fits(monkeypatch):
     """``micro_batch: auto``: a step that runs out of GPU memory is retried with
     half the micro-batch. The out-of-memory condition is raised for passes of
     more than 2 items (this machine has no GPU to exhaust)."""
-    import deepfake_ensemble.train as train
+    import deepfake_ensemble.train.loop as train
 
     run = make_run("dsp_fwa", None)
     run.cfg["micro_batch"] = "auto"

@@ -8,7 +8,7 @@ import pytest
 from torch.utils.data import RandomSampler, WeightedRandomSampler
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.train import epoch_sampler
+from deepfake_ensemble.train.loop import epoch_sampler
 
 
 class Labelled:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepfake_ensemble.bundle import (
+from deepfake_ensemble.bundle.archive import (
     CARD_JSON,
     CARD_MD,
     INDEX_NAME,
@@ -26,10 +26,10 @@ from deepfake_ensemble.bundle import (
     verify_bundle,
     write_manifest,
 )
-from deepfake_ensemble.catalog import ENSEMBLES
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.predict import load_checkpoint
-from deepfake_ensemble.preprocess import PreprocessConfig
+from deepfake_ensemble.layout import ENSEMBLES
+from deepfake_ensemble.preprocess.pipeline import PreprocessConfig
+from deepfake_ensemble.train.predict import load_checkpoint
 
 CLI = Path(sys.executable).parent / "deepfake-ensemble"
 
@@ -277,8 +277,8 @@ def test_an_older_bundle_keeps_the_preprocessing_it_was_trained_with():
     """``track_face_px`` became a setting (default 85) after tracked regions
     had been searched at 100 px: a bundle written before then scores new
     videos at 100 px, a newer one at what it recorded."""
-    from deepfake_ensemble.bundle import Bundle
-    from deepfake_ensemble.preprocess import PreprocessConfig
+    from deepfake_ensemble.bundle.archive import Bundle
+    from deepfake_ensemble.preprocess.pipeline import PreprocessConfig
 
     older = Bundle(Path("."), {}, {"preprocess": {"detect_every": 5}})
     assert older.preprocess == {"detect_every": 5, "track_face_px": 100}

@@ -101,7 +101,7 @@ def test_preprocessing_defaults_agree_with_the_schema():
     direct calls (tests, benchmarks): both must say the same."""
     from dataclasses import MISSING, fields
 
-    from deepfake_ensemble.preprocess import PreprocessConfig
+    from deepfake_ensemble.preprocess.pipeline import PreprocessConfig
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     props = schema["properties"]["preprocess"]["properties"]

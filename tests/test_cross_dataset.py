@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from conftest import CI_CONFIG, ROOT, SNAKEMAKE_ENV, snakemake
 
-from deepfake_ensemble import crossdomain
-from deepfake_ensemble.catalog import ENSEMBLE_NAMES, MODEL_NAMES
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate import cross_dataset as crossdomain
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
+from deepfake_ensemble.layout import ENSEMBLE_NAMES, MODEL_NAMES
 from deepfake_ensemble.protocols import (
     cells,
     in_domain,
@@ -26,7 +27,6 @@ from deepfake_ensemble.protocols import (
     target_sets,
     train_sets,
 )
-from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 DATASETS = ["celebdf", "dfd", "dfdc"]
 
@@ -377,14 +377,14 @@ def test_applying_the_written_fit_gives_the_fitted_scores(name, calibration, tmp
     """Rule ensemble writes the fit without seeing a test set; rule
     ensemble_test applies what was written: the same scores as fitting and
     applying in one go (exactly, but for isotonic interpolation rounding)."""
-    from deepfake_ensemble.catalog import ensemble_files
-    from deepfake_ensemble.ensemble import (
+    from deepfake_ensemble.evaluate.ensemble import (
         apply_ensemble,
         build_ensemble,
         read_ensemble_fit,
         write_ensemble_fit,
     )
-    from deepfake_ensemble.metrics import evaluate
+    from deepfake_ensemble.evaluate.metrics import evaluate
+    from deepfake_ensemble.layout import ensemble_files
 
     val, test = member_predictions("val", 1), member_predictions("test", 2)
     metrics = {m: evaluate(df) for m, df in val.items()}
@@ -416,8 +416,8 @@ def test_applying_the_written_fit_gives_the_fitted_scores(name, calibration, tmp
 
 
 def test_second_demo_dataset_is_another_method_layout_and_identities(tmp_path):
-    from deepfake_ensemble.ingest import build_manifest
-    from deepfake_ensemble.stages.demo import generate_demo
+    from deepfake_ensemble.ingest.jobs import generate_demo
+    from deepfake_ensemble.ingest.manifest import build_manifest
 
     wheel = ROOT / "resources/demo/insightface-2.1-py3-none-any.whl"
     demo = {
@@ -483,9 +483,9 @@ def test_second_demo_dataset_is_another_method_layout_and_identities(tmp_path):
 def test_colour_swap_is_sharp_but_off_colour():
     """A colour swap is as sharp as the clean one but its face's colour
     departs from the scene's far more than a warp swap's or a clean one's."""
-    from deepfake_ensemble.demo.identities import load_identities
-    from deepfake_ensemble.demo.render import make_scene, render_frame
-    from deepfake_ensemble.demo.swap import (
+    from deepfake_ensemble.ingest.demo.identities import load_identities
+    from deepfake_ensemble.ingest.demo.render import make_scene, render_frame
+    from deepfake_ensemble.ingest.demo.swap import (
         ARTEFACT_KINDS,
         _swap_mask,
         clean_params,

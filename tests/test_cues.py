@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deepfake_ensemble.cues import cue_markdown, cue_rows, cue_table
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate.cues import cue_markdown, cue_rows, cue_table
 
 
 def videos_and_cues():

@@ -24,16 +24,16 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from deepfake_ensemble.demo import (
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.ingest.demo import (
     CUES,
     cue_table,
     face_model_path,
     generate_demo_dataset,
 )
-from deepfake_ensemble.demo.build import assign_fake_cues
-from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.ingest import ingest_dataset
-from deepfake_ensemble.stages.demo import demo_dataset_name, generate_demo
+from deepfake_ensemble.ingest.demo.build import assign_fake_cues
+from deepfake_ensemble.ingest.jobs import demo_dataset_name, generate_demo
+from deepfake_ensemble.ingest.manifest import ingest_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEEL = ROOT / "resources" / "demo" / "insightface-2.1-py3-none-any.whl"

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from deepfake_ensemble.catalog import ENSEMBLE_FILES, ENSEMBLES, ensemble_files
-from deepfake_ensemble.ensemble import (
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate.ensemble import (
     align,
     auc_rows,
     build_ensemble,
@@ -27,9 +27,9 @@ from deepfake_ensemble.ensemble import (
     stacked_predict,
     write_ensemble_outputs,
 )
-from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.evaluation import at_threshold, choose_threshold
-from deepfake_ensemble.metrics import evaluate
+from deepfake_ensemble.evaluate.metrics import evaluate
+from deepfake_ensemble.evaluate.videos import at_threshold, choose_threshold
+from deepfake_ensemble.layout import ENSEMBLE_FILES, ENSEMBLES, ensemble_files
 
 MODELS = ("capsule", "dspfwa", "eyes", "xception")
 STRENGTH = {"capsule": 1.0, "dspfwa": 0.3, "eyes": 0.0, "xception": 2.0}
@@ -423,7 +423,7 @@ def test_unknown_ensemble_name(member_preds):
 
 
 def test_package_exports_its_public_api():
-    import deepfake_ensemble.ensemble as ens
+    import deepfake_ensemble.evaluate.ensemble as ens
 
     for name in ens.__all__:
         assert hasattr(ens, name), name

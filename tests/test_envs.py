@@ -73,8 +73,13 @@ def test_env_pins_match_requirements(path):
         )
 
 
+#: rule files that hold no rules of a stage
+GLUE_RULE_FILES = {"common", "snakemake_patches"}
+
+
 def workflow_rules() -> dict[str, dict]:
-    """Rule name -> its ``conda`` env stem and ``script`` path, from rules/."""
+    """Rule name -> its ``conda`` env stem, ``script`` path and ``stage`` (the
+    rule file's stem), from rules/."""
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "--list-rules", "--quiet", "all"],
         cwd=ROOT,
@@ -90,7 +95,11 @@ def workflow_rules() -> dict[str, dict]:
             name = block.split(":", 1)[0].strip()
             env = block.split('"../envs/', 1)[1].split(".yaml", 1)[0]
             script = block.split('"../scripts/', 1)[1].split('"', 1)[0]
-            rules[name] = {"env": env, "script": ROOT / "scripts" / script}
+            rules[name] = {
+                "env": env,
+                "script": ROOT / "scripts" / script,
+                "stage": path.stem,
+            }
     return rules
 
 
@@ -115,9 +124,23 @@ def test_the_env_test_covers_exactly_the_rules_of_each_env():
     assert by_env == {env: rules for env, (rules, _) in RULES.items()}
 
 
+def test_every_rule_file_is_a_stage_of_the_package():
+    """rules/<stage>.smk <-> src/deepfake_ensemble/<stage>/ with its jobs.py."""
+    stems = {p.stem for p in (ROOT / "rules").glob("*.smk")} - GLUE_RULE_FILES
+    package = ROOT / "src" / "deepfake_ensemble"
+    for stem in stems:
+        assert (package / stem / "__init__.py").is_file(), stem
+        assert (package / stem / "jobs.py").is_file(), stem
+    assert {rule["stage"] for rule in workflow_rules().values()} == stems
+
+
 def test_scripts_import_only_their_stage_and_the_glue():
-    """What a script imports is what the env test runs: its stage module."""
+    """Rule ``r`` of rules/<stage>.smk runs scripts/<stage>/<r>.py, which
+    imports its stage's jobs module (what the env test runs) and the glue,
+    and calls one function of it inside ``with rule_job(snakemake)``."""
     for name, rule in workflow_rules().items():
+        stage = rule["stage"]
+        assert rule["script"] == ROOT / "scripts" / stage / f"{name}.py", name
         tree = ast.parse(rule["script"].read_text())
         modules = {
             node.module
@@ -129,15 +152,35 @@ def test_scripts_import_only_their_stage_and_the_glue():
             if isinstance(node, ast.Import)
             for alias in node.names
         }
-        stages = {m for m in modules if m.startswith("deepfake_ensemble.stages.")}
-        assert len(stages) == 1, (name, modules)
-        allowed = stages | {
+        jobs = f"deepfake_ensemble.{stage}.jobs"
+        assert jobs in modules, (name, modules)
+        allowed = {
+            jobs,
             "sys",
             "pathlib",
             "deepfake_ensemble.workflow",
-            "deepfake_ensemble.catalog",
+            "deepfake_ensemble.layout",
         }
         assert modules <= allowed, (name, modules - allowed)
+        functions = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == jobs
+            for alias in node.names
+        }
+        (job,) = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.With)
+            and isinstance(node.items[0].context_expr, ast.Call)
+            and getattr(node.items[0].context_expr.func, "id", None) == "rule_job"
+        ]
+        called = {
+            node.func.id
+            for node in ast.walk(job)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        assert called & functions, (name, called)
 
 
 def _record(dist_info: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.evaluation import (
+from deepfake_ensemble.evaluate.videos import (
     complete_videos,
     evaluate_on_split,
     evaluation_config,

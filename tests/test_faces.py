@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers_media import face_frame
 
-from deepfake_ensemble.faces import (
+from deepfake_ensemble.preprocess.faces import (
     detect_faces,
     detection_scale,
     extract_faces,
@@ -101,7 +101,7 @@ def test_square_box_shifts_then_shrinks():
 def track_like_whole_frames(frames, kw, tolerance, **tracking):
     """Track ``frames``; every box must match the whole-frame search's
     within ``tolerance`` x the face's side. Returns the tracker."""
-    from deepfake_ensemble.faces import FaceTracker
+    from deepfake_ensemble.preprocess.faces import FaceTracker
 
     tracker = FaceTracker(**kw, **tracking)
     tracked = [tracker(f) for f in frames]
@@ -128,7 +128,7 @@ def test_tracker_finds_small_faces_in_upscaled_regions():
     """A face smaller than REGION_FACE_PX (found whole at upsample 1) is found
     in its tracked region, which is resized up rather than pyramid-upsampled:
     no region comes up empty and falls back to a whole-frame search."""
-    from deepfake_ensemble.faces import REGION_FACE_PX
+    from deepfake_ensemble.preprocess.faces import REGION_FACE_PX
 
     size = 64
     assert size < REGION_FACE_PX
@@ -139,7 +139,7 @@ def test_tracker_finds_small_faces_in_upscaled_regions():
 
 
 def test_tracker_falls_back_to_the_whole_frame_when_the_face_moves_away():
-    from deepfake_ensemble.faces import FaceTracker
+    from deepfake_ensemble.preprocess.faces import FaceTracker
 
     first = face_frame(320, 240, at=(10, 10), size=112)
     moved = face_frame(320, 240, at=(200, 120), size=112)

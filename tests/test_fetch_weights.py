@@ -28,19 +28,19 @@ import yaml
 from conftest import ROOT, fixture_dir, snakemake
 from test_train import TinyEyes, TinyFrames
 
-import deepfake_ensemble.train as train_module
+import deepfake_ensemble.train.loop as train_module
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.fetch import fetch_file
-from deepfake_ensemble.models import EYE_SEQUENCE, create_model
-from deepfake_ensemble.models.weights import start_model
-from deepfake_ensemble.predict import (
+from deepfake_ensemble.pretrained import WeightsFile, sha256_file
+from deepfake_ensemble.train.fetch import fetch_file
+from deepfake_ensemble.train.jobs import fetch_weights
+from deepfake_ensemble.train.models import EYE_SEQUENCE, create_model
+from deepfake_ensemble.train.models.weights import start_model
+from deepfake_ensemble.train.predict import (
     frame_table,
     infer,
     load_checkpoint,
     predict_dataset,
 )
-from deepfake_ensemble.pretrained import WeightsFile, sha256_file
-from deepfake_ensemble.stages.weights import fetch_weights
 
 
 class WeightsServer:
@@ -660,8 +660,8 @@ def test_random_start_record():
 
 
 def test_the_summary_tabulates_how_each_model_started(trained, tmp_path):
+    from deepfake_ensemble.evaluate.jobs import write_model_starts
     from deepfake_ensemble.pretrained import START_COLUMNS
-    from deepfake_ensemble.stages.summary import write_model_starts
 
     files, out = trained
     md = tmp_path / "summary.md"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.ingest import (
+from deepfake_ensemble.ingest.manifest import (
     MANIFEST_COLUMNS,
     build_manifest,
     ingest_dataset,

@@ -16,18 +16,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "timm", "torchvision", "tqdm", "h5py")
 LIGHT = (
-    "deepfake_ensemble.ensemble",
-    "deepfake_ensemble.metrics",
-    "deepfake_ensemble.stats",
-    "deepfake_ensemble.summary",
+    "deepfake_ensemble.evaluate.ensemble",
+    "deepfake_ensemble.evaluate.metrics",
+    "deepfake_ensemble.evaluate.stats",
+    "deepfake_ensemble.evaluate.summary",
     "deepfake_ensemble.predictions",
-    "deepfake_ensemble.catalog",
+    "deepfake_ensemble.layout",
     "deepfake_ensemble.pretrained",
-    "deepfake_ensemble.evaluation",
-    "deepfake_ensemble.crossdomain",
+    "deepfake_ensemble.evaluate.videos",
+    "deepfake_ensemble.evaluate.cross_dataset",
     "deepfake_ensemble.protocols",
-    "deepfake_ensemble.stages.crossdomain",
-    "deepfake_ensemble.stages.ensembles",
+    "deepfake_ensemble.evaluate.cues",
+    "deepfake_ensemble.evaluate.jobs",
 )
 
 SCRIPT = """
@@ -40,7 +40,7 @@ for name in {light!r}:
     importlib.import_module(name)
 
 from deepfake_ensemble.predictions import HISTORY_COLUMNS
-from deepfake_ensemble.summary import plot_training_curves
+from deepfake_ensemble.evaluate.summary import plot_training_curves
 
 history = pd.DataFrame(
     [

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.metrics import (
+from deepfake_ensemble.evaluate.metrics import (
     defined,
     eer,
     evaluate,

@@ -8,17 +8,17 @@ import pytest
 import torch
 from torchvision.models import resnet50
 
-from deepfake_ensemble import catalog
+from deepfake_ensemble import layout
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.models import (
+from deepfake_ensemble.train.models import (
     MODEL_NAMES,
     create_model,
     get_spec,
     register,
     registered_names,
 )
-from deepfake_ensemble.models.base import vgg_features
-from deepfake_ensemble.models.weights import load_weights
+from deepfake_ensemble.train.models.base import vgg_features
+from deepfake_ensemble.train.models.weights import load_weights
 
 # small settings per model: (input size, kwargs)
 DEMO = {
@@ -46,8 +46,8 @@ def forward(model, x, mask):
 
 
 def test_registry():
-    assert MODEL_NAMES is catalog.MODEL_NAMES
-    assert registered_names() == catalog.MODEL_NAMES
+    assert MODEL_NAMES is layout.MODEL_NAMES
+    assert registered_names() == layout.MODEL_NAMES
     assert MODEL_NAMES == ("capsule", "dsp_fwa", "ictu_oculi", "xception")
     sizes = {n: get_spec(n).input_size for n in MODEL_NAMES}
     assert sizes == {"capsule": 300, "dsp_fwa": 224, "ictu_oculi": 224, "xception": 299}
@@ -61,11 +61,11 @@ def test_registry():
         create_model("dsp_fwa", width=3)
 
 
-def test_register_refuses_a_name_outside_the_catalog():
+def test_register_refuses_a_name_outside_the_layout():
     spec = dataclasses.replace(get_spec("xception"), name="xception2")
-    with pytest.raises(ValueError, match="not in catalog.MODEL_NAMES"):
+    with pytest.raises(ValueError, match="not in layout.MODEL_NAMES"):
         register(spec)
-    assert registered_names() == catalog.MODEL_NAMES
+    assert registered_names() == layout.MODEL_NAMES
     with pytest.raises(InputError, match="unknown model"):
         get_spec("xception2")
 

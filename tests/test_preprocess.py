@@ -13,10 +13,9 @@ from helpers_media import (
     write_video,
 )
 
-from deepfake_ensemble import preprocess as pp
-from deepfake_ensemble.datasets import EyeSequenceDataset, FrameDataset
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.preprocess import (
+from deepfake_ensemble.preprocess import pipeline as pp
+from deepfake_ensemble.preprocess.pipeline import (
     PreprocessConfig,
     contact_sheet,
     pack_shards,
@@ -24,7 +23,8 @@ from deepfake_ensemble.preprocess import (
     run_batch,
     write_report,
 )
-from deepfake_ensemble.shards import ShardWriter
+from deepfake_ensemble.preprocess.shards import ShardWriter
+from deepfake_ensemble.train.datasets import EyeSequenceDataset, FrameDataset
 
 CFG = {
     "frame_interval_s": 0.5,

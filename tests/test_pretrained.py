@@ -13,8 +13,9 @@ import yaml
 from conftest import ROOT, snakemake
 from snakemake.utils import update_config, validate
 
-from deepfake_ensemble.catalog import MODEL_NAMES
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
+from deepfake_ensemble.layout import MODEL_NAMES
 from deepfake_ensemble.pretrained import (
     BACKBONES,
     CATALOG,
@@ -30,7 +31,6 @@ from deepfake_ensemble.pretrained import (
     start_normalisation,
     start_table_rows,
 )
-from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 SCHEMA = str(ROOT / "config" / "schema" / "config.schema.yaml")
 REAL_CONFIGS = ["study.yaml", "celebdf.yaml", "dfd.yaml", "dfdc.yaml"]
@@ -52,7 +52,7 @@ def test_catalog_matches_torchvision_and_timm():
     import torchvision.models as tvm
     from torch.hub import HASH_REGEX
 
-    from deepfake_ensemble.models import NORMALISATIONS
+    from deepfake_ensemble.train.models import NORMALISATIONS
 
     enums = {
         "vgg19-dcbb9e9d.pth": tvm.VGG19_Weights.IMAGENET1K_V1,
@@ -81,7 +81,7 @@ def test_catalog_matches_torchvision_and_timm():
 
 
 def test_kwarg_defaults_agree_with_the_registry():
-    from deepfake_ensemble.models import get_spec
+    from deepfake_ensemble.train.models import get_spec
 
     for model, defaults in KWARG_DEFAULTS.items():
         for key, value in defaults.items():
@@ -224,7 +224,7 @@ def test_normalisation_follows_the_weights():
 
 
 def test_train_config_resolution_applies_the_same_rules():
-    from deepfake_ensemble.train import resolve_config
+    from deepfake_ensemble.train.loop import resolve_config
 
     vgg16 = "resources/weights/vgg16-397923af.pth"
     cfg = resolve_config("ictu_oculi", {"weights": vgg16})

@@ -21,7 +21,7 @@ from conftest import ROOT, SNAKEMAKE_ENV, install_named_profiles, snakemake
 from snakemake.cli import parse_set_resources
 from snakemake.profiles import ProfileConfigFileParser
 
-from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 DEFAULT_PROFILE = ROOT / "profiles" / "default"

@@ -18,9 +18,10 @@ import pytest
 from conftest import CI_CONFIG, ROOT, snakemake
 from helpers_media import numbered_video
 
-from deepfake_ensemble.bundle import Bundle
-from deepfake_ensemble.catalog import ENSEMBLES
-from deepfake_ensemble.ensemble import (
+from deepfake_ensemble.bundle.archive import Bundle
+from deepfake_ensemble.bundle.score import list_videos, score_table
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate.ensemble import (
     build_ensemble,
     calibrate,
     calibrate_params,
@@ -29,11 +30,10 @@ from deepfake_ensemble.ensemble import (
     fit_calibrator,
     write_ensemble_outputs,
 )
-from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate.metrics import evaluate, video_scores
 from deepfake_ensemble.io import read_json
-from deepfake_ensemble.metrics import evaluate, video_scores
+from deepfake_ensemble.layout import ENSEMBLES
 from deepfake_ensemble.predictions import read_predictions
-from deepfake_ensemble.score import list_videos, score_table
 
 MODELS = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
 SIZES = {
@@ -276,8 +276,8 @@ def test_scoring_modules_import_no_heavy_library():
     h5py, OpenCV or tqdm."""
     code = (
         "import json, sys\n"
-        "import deepfake_ensemble.stages.score, deepfake_ensemble.score\n"
-        "import deepfake_ensemble.bundle\n"
+        "import deepfake_ensemble.bundle.jobs, deepfake_ensemble.bundle.score\n"
+        "import deepfake_ensemble.bundle.archive\n"
         "heavy = ('torch', 'timm', 'torchvision', 'tqdm', 'h5py', 'cv2',"
         " 'dlib', 'av')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
@@ -515,7 +515,7 @@ def test_snakemake_score_entry_writes_the_clis_scores(
     log = result.stdout + result.stderr
     assert "rule score_predict" in log and "rule score_preprocess" in log
     # only the scoring rules ran
-    assert "rule train:" not in log and "rule export:" not in log
+    assert "rule train:" not in log and "rule bundle:" not in log
     scores = local_ci_run / "results/score/scores.csv"
     workflow = pd.read_csv(scores, keep_default_na=False, na_values=[""])
     cli_out = tmp_path / "cli.csv"

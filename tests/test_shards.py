@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_ensemble.datasets import (
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.io import write_json
+from deepfake_ensemble.preprocess.faces import FaceRecord
+from deepfake_ensemble.preprocess.shards import ShardWriter, make_rows, open_shards
+from deepfake_ensemble.train.datasets import (
     EyeSequenceDataset,
     FrameDataset,
     resolve_seq_len,
     shard_dataset,
 )
-from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.faces import FaceRecord
-from deepfake_ensemble.io import write_json
-from deepfake_ensemble.shards import ShardWriter, make_rows, open_shards
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -202,7 +202,8 @@ def test_writer_exception_leaves_no_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["deepfake_ensemble.shards", "deepfake_ensemble.preprocess"]
+    "module",
+    ["deepfake_ensemble.preprocess.shards", "deepfake_ensemble.preprocess.pipeline"],
 )
 def test_shard_writing_needs_no_torch(module):
     """Preprocessing runs in an environment without PyTorch."""

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.ingest import MANIFEST_COLUMNS, build_manifest
-from deepfake_ensemble.splits import (
+from deepfake_ensemble.ingest.manifest import MANIFEST_COLUMNS, build_manifest
+from deepfake_ensemble.ingest.splits import (
     assign_splits,
     check_splits,
     identity_overlap,
     make_splits,
     split_counts,
 )
-from deepfake_ensemble.synthetic import synthetic_manifest, write_celebdf_tree
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_celebdf_tree
 
 
 def manifest(

@@ -9,8 +9,8 @@ import pytest
 from test_shards import fake_video, write_split
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.shards import shard_paths
-from deepfake_ensemble.staging import STAGE_FOLDER, stage_shards, verify_copy
+from deepfake_ensemble.preprocess.shards import shard_paths
+from deepfake_ensemble.train.staging import STAGE_FOLDER, stage_shards, verify_copy
 
 
 @pytest.fixture()

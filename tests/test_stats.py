@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.stats import (
+from deepfake_ensemble.evaluate.stats import (
     bootstrap_auc_ci,
     cluster_bootstrap_aucs,
     compare_to_best,
@@ -19,7 +19,7 @@ from deepfake_ensemble.stats import (
     per_dataset_metrics,
     per_dataset_table,
 )
-from deepfake_ensemble.synthetic import clustered_scores
+from deepfake_ensemble.ingest.synthetic import clustered_scores
 
 # pROC's example data set ``aSAH`` (Turck et al. 2010, Intensive Care Medicine
 # 36(1):107-115; shipped with the R package pROC): 113 patients, outcome

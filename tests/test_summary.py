@@ -2,12 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_ensemble.catalog import ENSEMBLE_NAMES
-from deepfake_ensemble.ensemble import build_ensemble
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.metrics import evaluate
-from deepfake_ensemble.stats import holm
-from deepfake_ensemble.summary import (
+from deepfake_ensemble.evaluate.ensemble import build_ensemble
+from deepfake_ensemble.evaluate.metrics import evaluate
+from deepfake_ensemble.evaluate.stats import holm
+from deepfake_ensemble.evaluate.summary import (
     SUMMARY_COLUMNS,
     build_summary,
     markdown_table,
@@ -18,6 +17,7 @@ from deepfake_ensemble.summary import (
     summary_notes,
     write_summary,
 )
+from deepfake_ensemble.layout import ENSEMBLE_NAMES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SIZES = {

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from deepfake_ensemble import shards
-from deepfake_ensemble.datasets import shard_dataset
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.predict import load_checkpoint, predict, predict_dataset
 from deepfake_ensemble.predictions import HISTORY_COLUMNS
-from deepfake_ensemble.train import (
+from deepfake_ensemble.preprocess import shards
+from deepfake_ensemble.train.datasets import shard_dataset
+from deepfake_ensemble.train.loop import (
     _better,
     resolve_config,
     train_model,
     validation_metrics,
 )
+from deepfake_ensemble.train.predict import load_checkpoint, predict, predict_dataset
 
 
 class TinyFrames:

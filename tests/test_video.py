@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers_media import blank_frame, numbered_video, write_video
 
-from deepfake_ensemble.video import (
+from deepfake_ensemble.preprocess.video import (
     FrameSampler,
     VideoError,
     VideoTimeout,
@@ -189,7 +189,7 @@ def test_skipping_unsampled_frames_changes_nothing_but_speed(bframes90, kw):
 def test_skipping_falls_back_to_decoding_everything(bframes90, monkeypatch):
     """A plan whose first frame is not the decoder's first is dropped: the
     clip is decoded again in full, with the same result."""
-    from deepfake_ensemble import video
+    from deepfake_ensemble.preprocess import video
 
     full, _ = _sampled(bframes90, False)
     monkeypatch.setattr(

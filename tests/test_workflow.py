@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import CI_CONFIG, ROOT, demo_threads, snakemake
 
-from deepfake_ensemble.catalog import ENSEMBLE_NAMES
+from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
+from deepfake_ensemble.layout import ENSEMBLE_NAMES
 from deepfake_ensemble.numerics import FORCED_DISPATCHES, cannot_pin
-from deepfake_ensemble.synthetic import synthetic_manifest, write_split_tree
 
 MODELS = ["capsule", "dsp_fwa", "ictu_oculi", "xception"]
 # the study's six, our hard-voting variants and the stacker (catalog.ENSEMBLES)

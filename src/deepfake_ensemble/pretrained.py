@@ -1,7 +1,7 @@
 """How each detector starts: the pinned catalogue of backbone files, the
 config rules of ``weights`` / ``pretrained``, and the start record.
 
-Standard library only: the Snakefile (``rules/weights.smk``), the fetch and
+Standard library only: the Snakefile (``rules/train.smk``), the fetch and
 training jobs (``envs/train.yaml``) and the summary (``envs/ensemble.yaml``,
 no torch) all read it.
 
@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import MODEL_NAMES
 from .errors import InputError
+from .layout import MODEL_NAMES
 
 README = "resources/README.md"
 #: where rule fetch_weights_file puts the catalogue's files (relative to the

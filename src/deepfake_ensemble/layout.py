@@ -1,0 +1,99 @@
+"""The workflow's names and file layout, stated once.
+
+This module imports nothing beyond the standard library, so the Snakefile
+(``rules/common.smk``), every rule's code and the tests read the same facts:
+which detectors and ensembles exist and which files an ensemble writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: the four single detectors, in the study's order (the model registry in
+#: ``deepfake_ensemble.train.models`` registers exactly these)
+MODEL_NAMES: tuple[str, ...] = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
+
+#: ensemble name -> (member selection rule, combination method): the study's
+#: six (``*_hard``, ``*_soft``) and this project's variants beside them
+ENSEMBLES: dict[str, tuple[str, str]] = {
+    "best2_hard": ("best2", "hard"),
+    "best2_hard_tiebreak": ("best2", "hard_tiebreak"),
+    "best2_hard_calibrated": ("best2", "hard_calibrated"),
+    "best2_soft": ("best2", "soft"),
+    "small2_hard": ("small2", "hard"),
+    "small2_hard_tiebreak": ("small2", "hard_tiebreak"),
+    "small2_hard_calibrated": ("small2", "hard_calibrated"),
+    "small2_soft": ("small2", "soft"),
+    "all_hard": ("all", "hard"),
+    "all_hard_tiebreak": ("all", "hard_tiebreak"),
+    "all_hard_calibrated": ("all", "hard_calibrated"),
+    "all_soft": ("all", "soft"),
+    "all_stacked": ("all", "stacked"),
+}
+ENSEMBLE_NAMES: tuple[str, ...] = tuple(ENSEMBLES)
+
+#: combination method -> who defined it and what it is (the summary's labels)
+METHODS: dict[str, str] = {
+    "hard": "study: fraction of members voting fake (score > 0.5)",
+    "hard_tiebreak": "ours: votes plus mean score as tie-break, (v + s) / (m + 1)",
+    "hard_calibrated": "ours: members calibrated on validation, then the study's vote",
+    "soft": "study: weighted mean, Dirichlet weights searched on validation",
+    "stacked": "ours: logistic-regression meta-learner on member logits",
+}
+
+
+def ensembles_for(calibration: str = "platt") -> tuple[str, ...]:
+    """The ensembles the workflow builds: every one, less the calibrated
+    variants when ``ensemble.calibration`` is ``none``."""
+    return tuple(
+        name
+        for name, (_, method) in ENSEMBLES.items()
+        if calibration != "none" or method != "hard_calibrated"
+    )
+
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+#: how a demo dataset is laid out (``demo.extra[].layout``) -> the file its
+#: generation writes last, which marks it complete: ``dfdc`` (the videos and
+#: a ``metadata.json`` in one folder) or ``csv`` (``real/``, ``fake/`` and a
+#: ``videos.csv`` of ``path, label, group, original``), each read by ingest's
+#: layout of that name
+DEMO_LAYOUTS: dict[str, str] = {"dfdc": "metadata.json", "csv": "videos.csv"}
+
+
+def demo_marker(root: str | os.PathLike, layout: str = "csv") -> str:
+    """The file that marks the demo dataset at ``root`` complete."""
+    return os.path.normpath(os.path.join(os.fspath(root), DEMO_LAYOUTS[layout]))
+
+
+#: the files of an ensemble fitted on validation (rule ``ensemble``), by role
+#: (``weights.json`` holds everything fitted, as plain parameters)
+ENSEMBLE_FIT_FILES: dict[str, str] = {
+    "members": "members.json",
+    "weights": "weights.json",
+    "val_frames": "val_frames.csv",
+    "val_videos": "val_videos.csv",
+}
+#: the files of an ensemble applied to one test set (rule ``ensemble_test``)
+ENSEMBLE_TEST_FILES: dict[str, str] = {
+    "metrics": "metrics.json",
+    "test_frames": "test_frames.csv",
+    "test_videos": "test_videos.csv",
+}
+#: every file of an ensemble, by role
+ENSEMBLE_FILES: dict[str, str] = {**ENSEMBLE_TEST_FILES, **ENSEMBLE_FIT_FILES}
+
+
+def ensemble_files(
+    out_dir: str | os.PathLike, test_dir: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """Role -> path of every file of an ensemble: the fit's files in
+    ``out_dir``, those of its test set in ``test_dir`` (default ``out_dir``;
+    the workflow uses ``<out_dir>/test/<test set>``)."""
+    test_dir = out_dir if test_dir is None else test_dir
+    return {
+        role: str(Path(test_dir if role in ENSEMBLE_TEST_FILES else out_dir) / name)
+        for role, name in ENSEMBLE_FILES.items()
+    }
