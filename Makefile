@@ -72,8 +72,12 @@ demo-cross: setup
 	@echo
 	@echo "HTML report: $(CROSS_DIR)/results/report.html"
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each test module
+# in one of them (its module fixtures made once); the CI-sized workflow run
+# that many modules read is made once and shared (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The demo results in README.md are copied from results/summary.md (make demo),
 # those in docs/cross-dataset.md from the cross-dataset demo's cross_dataset.md

@@ -490,17 +490,22 @@ def test_exit_status_is_1_only_when_no_video_was_scored(
 def test_snakemake_score_entry_writes_the_clis_scores(
     local_ci_run, test_videos, odd_folder, tmp_path
 ):
-    """`snakemake score` on a few demo videos (and the odd ones) in the demo
-    run's folder: batches of the workflow's size, GPU-job prediction, one
-    scores.csv equal to the CLI's table."""
+    """`snakemake score` on a few demo videos (and the odd ones) in a folder
+    of its own with the CI run's bundle (``score_bundle``): batches of the
+    workflow's size, GPU-job prediction, one scores.csv equal to the CLI's
+    table."""
     folder = tmp_path / "few"
     folder.mkdir()
     for path in test_videos["path"].iloc[:3]:
         shutil.copy(path, folder / Path(path).name)
     for name in ("empty.mp4", "no_face.mp4"):
         shutil.copy(odd_folder / name, folder / name)
+    # a folder of its own, with the run's bundle: the run is only read
+    workdir = tmp_path / "scoring"
+    workdir.mkdir()
+    bundle = local_ci_run / "results/bundle"
     result = snakemake(
-        local_ci_run,
+        workdir,
         "--profile",
         str(ROOT / "profiles" / "default"),
         "--configfile",
@@ -509,6 +514,7 @@ def test_snakemake_score_entry_writes_the_clis_scores(
         "2",
         "--config",
         f"score_input={folder}",
+        f"score_bundle={bundle}",
         "--",
         "score",
     )
@@ -516,17 +522,17 @@ def test_snakemake_score_entry_writes_the_clis_scores(
     assert "rule score_predict" in log and "rule score_preprocess" in log
     # only the scoring rules ran
     assert "rule train:" not in log and "rule bundle:" not in log
-    scores = local_ci_run / "results/score/scores.csv"
+    scores = workdir / "results/score/scores.csv"
     workflow = pd.read_csv(scores, keep_default_na=False, na_values=[""])
     cli_out = tmp_path / "cli.csv"
     run_cli(
         "score",
         "--bundle",
-        str(local_ci_run / "results/bundle"),
+        str(bundle),
         str(folder),
         "-o",
         str(cli_out),
-        cwd=local_ci_run,
+        cwd=workdir,
         check=True,
     )
     cli = pd.read_csv(cli_out, keep_default_na=False, na_values=[""])
