@@ -49,6 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _markdown import write_table  # noqa: E402
 
+#: --members -> the block of docs/scoring.md that --write sets
+BLOCKS = {"study": "score-study", "bundle": "score-bundle"}
+
 
 def _bench_preprocess():
     spec = importlib.util.spec_from_file_location(
@@ -310,7 +313,7 @@ def main() -> None:
             res = json.loads(out.stdout.strip().splitlines()[-1])
             md += ["", *report(res, b.members, args.duration)]
         if args.write:
-            write_table(args.write, f"score-{args.members}", __file__, md)
+            write_table(args.write, BLOCKS[args.members], __file__, md)
 
 
 if __name__ == "__main__":
