@@ -29,17 +29,14 @@ def commit() -> str:
 
 def machine() -> str:
     """The machine a benchmark ran on: CPU vendor and model, the widest vector
-    instruction set torch would use, the CPUs this process may use, and the
+    instruction set torch would use, the number of CPUs, and the
     GPU where the benchmark used CUDA (torch imported, a device present)."""
     from deepfake_ensemble import numerics
 
     info = numerics.cpu_info()
     cpu = " ".join(x for x in (info["vendor"], info["model"]) if x) or "unknown CPU"
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count()
-    text = f"{cpu} ({numerics.widest_isa(info['flags'])}, {cores} CPUs)"
+    # the machine's CPUs, not the process's: one-core benchmarks pin themselves
+    text = f"{cpu} ({numerics.widest_isa(info['flags'])}, {os.cpu_count()} CPUs)"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         text += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
