@@ -12,7 +12,7 @@ DEMO_WHEEL := resources/demo/insightface-2.1-py3-none-any.whl
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 
-.PHONY: setup demo demo-cross test lint format dag graphviz profile readme readme-check config-doc clean help
+.PHONY: setup demo demo-cross test lint format dag graphviz profile readme readme-check config-doc benchmarks-doc clean help
 
 help:
 	@echo "make demo   set up and run the workflow on the embedded demo dataset"
@@ -24,6 +24,8 @@ help:
 	@echo "make profile  install the SLURM profile as \`--profile slurm\`"
 	@echo "make config-doc  write docs/configuration-reference.md and the"
 	@echo "            package's defaults (src/deepfake_ensemble/defaults.py) from the schema"
+	@echo "make benchmarks-doc  run the CPU benchmarks and write their tables"
+	@echo "            into the docs (after make demo; see docs/benchmarks.md)"
 
 setup: $(STAMP) $(DEMO_WHEEL)
 
@@ -137,3 +139,22 @@ profile:
 
 clean:
 	rm -rf results .snakemake
+
+# The benchmarks' figures in docs/ are written by the benchmarks themselves
+# (--write PAGE: a named block with the command, the commit and the machine),
+# never typed. The CPU ones, one after the other, on an idle machine; two read
+# the demo's results (make demo). The GPU table (train_throughput.py) is
+# written on a GPU node and demo_seeds.py (README.md) retrains the demo: see
+# docs/benchmarks.md.
+BENCH := PYTHONPATH=$(CURDIR)/src $(BIN)/python benchmarks
+benchmarks-doc: setup
+	$(BENCH)/preprocess.py --sweep --write docs/preprocessing.md
+	$(BENCH)/score.py --members study --write docs/scoring.md
+	$(BENCH)/score.py --bundle results/bundle --write docs/scoring.md
+	$(BENCH)/loader.py --write docs/shards.md
+	$(BENCH)/grouped_test_size.py --write docs/statistics.md
+	$(BENCH)/identity_overlap.py --write docs/statistics.md
+	$(BENCH)/dag_scale.py --write docs/cluster.md
+	$(BENCH)/dag_scale.py --cross --write docs/cluster.md
+	$(BENCH)/blink_sampling.py --write docs/demo-dataset.md
+	$(BENCH)/cpu_numerics.py --write docs/benchmarks.md

@@ -3,10 +3,15 @@ file, with the commit it was measured at."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
 
 
 def commit() -> str:
@@ -20,6 +25,51 @@ def commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def machine() -> str:
+    """The machine a benchmark ran on: CPU vendor and model, the widest vector
+    instruction set torch would use, the number of CPUs, and the
+    GPU where the benchmark used CUDA (torch imported, a device present)."""
+    from deepfake_ensemble import numerics
+
+    info = numerics.cpu_info()
+    cpu = " ".join(x for x in (info["vendor"], info["model"]) if x) or "unknown CPU"
+    # the machine's CPUs, not the process's: one-core benchmarks pin themselves
+    text = f"{cpu} ({numerics.widest_isa(info['flags'])}, {os.cpu_count()} CPUs)"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        text += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def command(script: str, argv: list[str] | None = None) -> str:
+    """The command line that ran ``script`` (a path under benchmarks/), paths
+    under the checkout written relative to it."""
+    args = sys.argv[1:] if argv is None else argv
+    rel = []
+    for a in args:
+        p = Path(a)
+        if p.is_absolute() and p.is_relative_to(ROOT):
+            a = str(p.relative_to(ROOT))
+        rel.append(a)
+    name = Path(script).resolve().relative_to(ROOT)
+    return shlex.join([".venv/bin/python", str(name), *rel])
+
+
+def provenance(script: str, argv: list[str] | None = None) -> str:
+    """The first line of a written block: the command, the commit, the
+    machine."""
+    return f"`{command(script, argv)}` at commit {commit()}, on {machine()}:"
+
+
+def write_table(
+    path: Path, name: str, script: str, lines: list[str], argv=None
+) -> None:
+    """Write ``lines`` (a benchmark's table) into block ``name`` of ``path``,
+    below a line with the command, the commit and the machine."""
+    write_block(path, name, "\n".join([provenance(script, argv), "", *lines]) + "\n")
+    print(f"written: {path} (block {name})")
 
 
 def write_block(path: Path, name: str, text: str) -> None:

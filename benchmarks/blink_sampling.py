@@ -10,6 +10,9 @@ blink with at least one sampled frame shut, and with one shut or half-closed.
 
     .venv/bin/python benchmarks/blink_sampling.py \
         [--metadata results/demo/metadata.json] [--fps 10 --duration 3]
+
+``--write docs/demo-dataset.md`` puts the table into that file's
+``blink-sampling`` block, with the command, the commit and the machine.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
 
 
 def sampled_frames(n_frames: int, fps: float, interval: float) -> list[int]:
@@ -47,6 +54,7 @@ def main() -> None:
     ap.add_argument(
         "--intervals", type=float, nargs="+", default=[0.5, 0.4, 0.3, 0.25, 0.2]
     )
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
     meta = json.loads(args.metadata.read_text())
     fps = args.fps or 10.0
@@ -62,6 +70,13 @@ def main() -> None:
         f"{n_frames} frames at {fps:g} fps)"
     )
     print("interval_s  frames  caught_shut  caught_shut_or_half")
+    md = [
+        f"{len(blinking)} of {len(meta)} demo clips blink ({n_frames} frames at "
+        f"{fps:g} fps); the share of those with a sampled frame:",
+        "",
+        "| interval (s) | sampled frames | lids shut | shut or half-closed |",
+        "|---:|---:|---:|---:|",
+    ]
     for interval in args.intervals:
         frames = set(sampled_frames(n_frames, fps, interval))
         shut = sum(bool(frames & s) for s in blinking.values())
@@ -70,6 +85,12 @@ def main() -> None:
             f"{interval:>10g}  {len(frames):>6d}  {shut / len(blinking):>11.0%}  "
             f"{either / len(blinking):>19.0%}"
         )
+        md.append(
+            f"| {interval:g} | {len(frames)} | {shut / len(blinking):.0%} | "
+            f"{either / len(blinking):.0%} |"
+        )
+    if args.write:
+        write_table(args.write, "blink-sampling", __file__, md)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _markdown import commit, write_block  # noqa: E402
+from _markdown import commit, machine, write_block  # noqa: E402
 
 from deepfake_ensemble import numerics  # noqa: E402
 
@@ -145,14 +145,6 @@ def table(steps: int, modes: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def provenance() -> str:
-    info = numerics.cpu_info()
-    return (
-        f"commit {commit()}, {info['vendor']} {info['model']} "
-        f"({numerics.widest_isa(info['flags'])}, {os.cpu_count()} CPUs)"
-    )
-
-
 def main(argv=None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
         model, mode, steps = sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -174,7 +166,8 @@ def main(argv=None) -> int:
     lines = [
         "Weights / scores SHA-256 after the same training under each forced "
         "dispatch (`benchmarks/cpu_numerics.py`, "
-        f"{args.steps} Adam steps per model, 1 thread); {provenance()}:",
+        f"{args.steps} Adam steps per model, 1 thread); "
+        f"commit {commit()}, {machine()}:",
         "",
         *table(
             args.steps,

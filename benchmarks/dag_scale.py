@@ -22,6 +22,10 @@ plans the study's three datasets at full size instead (Celeb-DF 6,229, DFD
 `evaluation.protocol` (pooled, cross_dataset, leave_one_out): dry-run time
 and peak memory, the jobs per rule and the GPU jobs (train and predict: one
 SLURM submission each). Writes benchmarks/out/dag_scale_cross.csv.
+
+``--write docs/cluster.md`` also puts the table into that file's ``dag-scale``
+block (``dag-scale-cross`` with ``--cross``), with the command, the commit
+and the machine.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _markdown import write_table
 
 from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
 
@@ -201,12 +206,15 @@ def main() -> None:
         help="the study's three datasets at full size, under each protocol",
     )
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS))
+    parser.add_argument("--write", type=Path, default=None, help="markdown file")
     args = parser.parse_args()
     if args.cross:
         table = cross_dataset_scale(args.protocols, args.timeout)
         print(table.to_string(index=False))
         OUT.mkdir(parents=True, exist_ok=True)
         table.to_csv(OUT / "dag_scale_cross.csv", index=False)
+        if args.write:
+            write_table(args.write, "dag-scale-cross", __file__, cross_markdown(table))
         return
 
     rows = []
@@ -249,6 +257,50 @@ def main() -> None:
         )
     OUT.mkdir(parents=True, exist_ok=True)
     table.to_csv(OUT / "dag_scale.csv", index=False)
+    if args.write:
+        write_table(args.write, "dag-scale", __file__, sizes_markdown(table))
+
+
+def _timed(row) -> str:
+    return f"{row.dry_run_s:.1f} s" + (" (timed out)" if row.timed_out else "")
+
+
+def sizes_markdown(table: pd.DataFrame) -> list[str]:
+    """The sizes table as Markdown."""
+    lines = [
+        "Dry run with the SLURM profile (`videos_per_job: 100`, 20 batches per "
+        "submission):",
+        "",
+        "| videos | dry run | peak memory | batch jobs | SLURM submissions for "
+        "preprocessing |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.videos:,} | {_timed(r)} | {r.peak_mb} MB | {r.batch_jobs:,} | "
+            f"{r.submissions:,} |"
+        )
+    return lines
+
+
+def cross_markdown(table: pd.DataFrame) -> list[str]:
+    """The protocols table as Markdown."""
+    lines = [
+        f"The study's three datasets at full size ({table['videos'].iloc[0]:,} "
+        "videos), dry run with the SLURM profile:",
+        "",
+        "| protocol | dry run | peak memory | jobs | GPU jobs (train + predict) | "
+        "ensemble fit / test jobs | preprocessing batches (submissions) |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for r in table.itertuples():
+        lines.append(
+            f"| `{r.protocol}` | {_timed(r)} | {r.peak_mb} MB | {r.dag_jobs:,} | "
+            f"{r.gpu_jobs} ({r.train_jobs} + {r.predict_jobs}) | "
+            f"{r.ensemble_fit_jobs} / {r.ensemble_test_jobs} | "
+            f"{r.batch_jobs:,} ({r.preprocess_submissions}) |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ def main(argv=None) -> int:
         )
         summaries[seed] = pd.read_csv(summary)
     lines = spread(summaries, args.all_rows)
-    text = "\n".join(lines) + f"\n\n({provenance(source)}.)\n"
+    text = f"({provenance(source)}.)\n\n" + "\n".join(lines) + "\n"
     print(text)
     if args.write:
         write_block(args.write, "demo-seeds", text)

@@ -12,6 +12,8 @@ reject where the 95% interval of the difference excludes 0).
 
 Prints the rejection rates with their binomial standard errors. Nothing is
 asserted (tests/test_stats.py asserts the grouped test's size).
+``--write docs/statistics.md`` puts the table into that file's
+``grouped-test-size`` block, with the command, the commit and the machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from deepfake_ensemble.evaluate.stats import (  # noqa: E402
 )
 from deepfake_ensemble.ingest.synthetic import clustered_scores  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--per-group", type=int, default=60)
     ap.add_argument("--shift-sd", type=float, default=1.5)
     ap.add_argument("--fake-share", type=float, default=0.8)
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
     rejected = {"plain DeLong": 0, "grouped jackknife t": 0, "cluster bootstrap": 0}
     started = time.perf_counter()
@@ -70,10 +76,21 @@ def main() -> None:
         f"{args.boot} bootstrap resamples ({seconds:.1f} s)"
     )
     print("test                  rejection rate at 0.05")
+    md = [
+        f"{args.sims} simulations, {args.groups} groups × {args.per_group} videos, "
+        f"per-group score shift sd {args.shift_sd}, {args.fake_share:.0%} fakes, "
+        f"equal true AUCs, {args.boot} bootstrap resamples:",
+        "",
+        "| test | rejection rate at 0.05 | standard error |",
+        "|---|---:|---:|",
+    ]
     for name, n in rejected.items():
         rate = n / args.sims
         se = math.sqrt(rate * (1 - rate) / args.sims)
         print(f"{name:<22}{rate:.3f} +- {se:.3f}")
+        md.append(f"| {name} | {rate:.1%} | {se:.1%} |")
+    if args.write:
+        write_table(args.write, "grouped-test-size", __file__, md)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ identity (the swapped-in face) appears in train.
     .venv/bin/python benchmarks/identity_overlap.py [--identities 59] [--seed 1]
 
 Nothing is asserted (tests/test_splits.py checks the identity split).
+``--write docs/statistics.md`` puts the table into that file's
+``identity-overlap`` block, with the command, the commit and the machine.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from deepfake_ensemble.ingest.manifest import build_manifest  # noqa: E402
 from deepfake_ensemble.ingest.splits import SPLIT_BY, assign_splits, identity_overlap  # noqa: E402
 from deepfake_ensemble.ingest.synthetic import write_celebdf_tree  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,6 +38,7 @@ def main() -> None:
     ap.add_argument("--real-clips", type=int, default=10)
     ap.add_argument("--youtube", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = write_celebdf_tree(
@@ -50,6 +56,15 @@ def main() -> None:
         f"{counts.get(1, 0)} fake), {args.identities} identities, seed {args.seed}"
     )
     print("split_by   train  val  test  dropped  test fakes  source in train  overlap")
+    md = [
+        f"Celeb-DF shaped tree: {len(manifest)} videos ({counts.get(0, 0)} real, "
+        f"{counts.get(1, 0)} fake), {args.identities} identities, split 8:1:1 "
+        f"with seed {args.seed}:",
+        "",
+        "| split_by | train | val | test | dropped | test fakes | source in train "
+        "| overlap |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for mode in SPLIT_BY:
         assigned = assign_splits(manifest, split_by=mode, seed=args.seed)
         n = assigned["split"].value_counts()
@@ -60,6 +75,13 @@ def main() -> None:
             f"{n.get('dropped', 0):>9}{row['test_fakes']:>12}"
             f"{row['source_in_train']:>17}  {overlap}"
         )
+        md.append(
+            f"| `{mode}` | {n.get('train', 0)} | {n.get('val', 0)} | "
+            f"{n.get('test', 0)} | {n.get('dropped', 0)} | {row['test_fakes']} | "
+            f"{row['source_in_train']} | {overlap} |"
+        )
+    if args.write:
+        write_table(args.write, "identity-overlap", __file__, md)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ images per second in all and per worker, against the rates the GPU consumes
 at the study's batch sizes (H100, bf16 + channels-last, measured without a
 loader: dsp_fwa 2,452, capsule 2,176, xception 1,203 img/s), and the workers a
 GPU job needs for each.
+
+``--write docs/shards.md`` puts the tables into that file's ``loader`` block
+(``<!-- loader:begin -->``), with the command, the commit and the machine.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _markdown import write_table
 from skimage import data
 
 from deepfake_ensemble.preprocess.faces import FaceRecord
@@ -104,8 +108,15 @@ def loader_rate(shard: Path, workers: int, batch: int, epochs: int = 2) -> float
     return n / (time.perf_counter() - t0)
 
 
-def training_pattern(tmp: Path, workers: list[int], batch: int) -> None:
+def training_pattern(tmp: Path, workers: list[int], batch: int) -> list[str]:
     print(f"training access pattern: shuffled DataLoader, batch {batch}")
+    md = [
+        "",
+        f"Training access pattern: shuffled DataLoader, batch {batch}:",
+        "",
+        "| shards | workers | img/s | per worker | workers per GPU job |",
+        "|---|---:|---:|---:|---|",
+    ]
     for encoding in ("raw", "jpeg"):
         for w in workers:
             rate = loader_rate(tmp / f"{encoding}.h5", w, batch)
@@ -117,6 +128,8 @@ def training_pattern(tmp: Path, workers: list[int], batch: int) -> None:
                 f"  {encoding:4s} shards, {w} workers: {rate:7.0f} img/s, "
                 f"{per:6.0f} per worker -> workers per GPU job: {need}"
             )
+            md.append(f"| {encoding} | {w} | {rate:.0f} | {per:.0f} | {need} |")
+    return md
 
 
 def main() -> None:
@@ -125,6 +138,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--workers", type=int, nargs="*", default=[])
     ap.add_argument("--batch", type=int, default=56)
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -167,15 +181,28 @@ def main() -> None:
         }
         base = results["folder of JPEG files (cv2.imread)"][0]
         print(f"{args.n} random reads of {args.size}x{args.size} face crops, one core")
+        md = [
+            f"{args.n} random reads of {args.size}×{args.size} face crops, one core "
+            "(page cache warm):",
+            "",
+            "| layout | reads/s | × folder of files | KiB per face |",
+            "|---|---:|---:|---:|",
+        ]
         for name, (rate, nbytes) in results.items():
             print(
                 f"  {name:36s} {rate:8.0f} reads/s  {rate / base:5.2f}x  "
                 f"{nbytes / args.n / 1024:7.1f} KiB/face"
             )
+            md.append(
+                f"| {name} | {rate:.0f} | {rate / base:.2f}× | "
+                f"{nbytes / args.n / 1024:.1f} |"
+            )
         if args.workers:
             if hasattr(os, "sched_setaffinity"):
                 os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-            training_pattern(tmp, args.workers, args.batch)
+            md += training_pattern(tmp, args.workers, args.batch)
+        if args.write:
+            write_table(args.write, "loader", __file__, md)
     finally:
         shutil.rmtree(tmp)
 

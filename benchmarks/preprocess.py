@@ -30,6 +30,10 @@ clip's sampled frames, and runs variant c over the tracking settings
 against a, the share of a's faces found and the searches made: how the
 defaults were chosen. ``--detect-every`` / ``--track-margin`` /
 ``--track-face-px`` set them for the main comparison.
+
+``--write docs/preprocessing.md`` puts the comparison into that file's
+``preprocess-speed`` block (and, with ``--sweep``, the tracking sweep into its
+``preprocess-sweep`` block), with the command, the commit and the machine.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
+
 WHEEL = ROOT / "resources" / "demo" / "insightface-2.1-py3-none-any.whl"
 INTERVAL = 0.5
 
@@ -254,10 +261,20 @@ def matched(a_boxes, c_boxes, thr: float = 0.3) -> int:
     )
 
 
-def tracking_sweep(video: Path, cfg: dict, original: dict) -> None:
-    """Variant c over detect_every x track_margin x track_face_px."""
+def tracking_sweep(video: Path, cfg: dict, original: dict) -> list[str]:
+    """Variant c over detect_every x track_margin x track_face_px; the table
+    as Markdown."""
     a_fps = original["sampled"] / original["seconds"]
     print("  tracking sweep (variant c): k, margin, face px -> speed, recall of a")
+    md = [
+        "Variant c (this project) over the tracking settings, one run each, "
+        "against the original's median:",
+        "",
+        "| `detect_every` | `track_margin` | `track_face_px` | frames/s | "
+        "× the original | original's faces found | whole-frame searches | "
+        "region searches (retried) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     grid = [(1, 0.3, 100)] + [
         (k, margin, px)
         for k in (5, 10, 20)
@@ -276,6 +293,12 @@ def tracking_sweep(video: Path, cfg: dict, original: dict) -> None:
             f"searches {r['whole_frame_searches']}, region searches "
             f"{r['region_searches']} (+{r['region_retries']} retried)"
         )
+        md.append(
+            f"| {k} | {margin:g} | {px} | {fps:.1f} | {fps / a_fps:.1f}× | "
+            f"{m} of {original['faces']} | {r['whole_frame_searches']} | "
+            f"{r['region_searches']} ({r['region_retries']}) |"
+        )
+    return md
 
 
 def main() -> None:
@@ -288,6 +311,7 @@ def main() -> None:
     ap.add_argument("--track-face-px", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--video", help=argparse.SUPPRESS)
     ap.add_argument("--cfg", default="{}", help=argparse.SUPPRESS)
@@ -331,8 +355,7 @@ def main() -> None:
         (a["seconds"] / a["sampled"]) / (c["seconds"] / c["sampled"])
         for a, c in zip(runs["a"], runs["c"], strict=True)
     )
-    if args.sweep:
-        tracking_sweep(video, cfg, res["a"])
+    sweep_md = tracking_sweep(video, cfg, res["a"]) if args.sweep else []
     fps = {k: v["sampled"] / v["seconds"] for k, v in res.items()}
     cps = {k: v["sampled"] / v["cpu_seconds"] for k, v in res.items()}
     labels = {
@@ -373,6 +396,33 @@ def main() -> None:
         f"  faces: a {fa}, c {res['c']['faces']}; a's faces also found by c: "
         f"{m} ({100 * m / max(fa, 1):.1f}%)"
     )
+    if args.write:
+        md = [
+            f"A {args.duration:g} s 1280×720 30 fps clip, six faces per frame, a "
+            f"sample every {INTERVAL} s, one core; project config "
+            f"{json.dumps(cfg) if cfg else 'defaults'}; median of "
+            f"{len(runs['a'])} interleaved runs of each variant:",
+            "",
+            "| variant | sampled frames | frames/s | frames per CPU-s | peak RSS |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for k in ("a", "b", "c"):
+            v = res[k]
+            md.append(
+                f"| {k}. {labels[k]} | {v['sampled']} | {fps[k]:.2f} | "
+                f"{cps[k]:.2f} | {v['maxrss_mb']:.0f} MB |"
+            )
+        md += [
+            "",
+            f"This project × the original: {fps['c'] / fps['a']:.1f}× wall "
+            f"(per repeat {pair[0]:.1f}–{pair[-1]:.1f}×), "
+            f"{cps['c'] / cps['a']:.1f}× CPU; × the decode-only floor: "
+            f"{fps['c'] / fps['b']:.2f} wall. The original's faces: {fa}, of which "
+            f"this project found {m}; it found {res['c']['faces']} in all.",
+        ]
+        write_table(args.write, "preprocess-speed", __file__, md)
+        if sweep_md:
+            write_table(args.write, "preprocess-sweep", __file__, sweep_md)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ input sizes (Xception 299, Capsule 300, DSP-FWA 224, In Ictu Oculi 224 with
 windows of 20) and the default preprocessing (a frame every 0.5 s, 320 px
 faces), so the times are those of the study's models (weights do not change
 the speed). ``--device cpu,cuda`` times both (cuda where there is a GPU).
+
+``--write docs/scoring.md`` puts the tables into that file's ``score-study``
+or ``score-bundle`` block (after ``--members``), with the command, the
+commit and the machine.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
+
+#: --members -> the block of docs/scoring.md that --write sets
+BLOCKS = {"study": "score-study", "bundle": "score-bundle"}
 
 
 def _bench_preprocess():
@@ -190,7 +199,8 @@ def child(bundle_dir: str, video: str, device: str) -> None:
     print(json.dumps(out))
 
 
-def report(res: dict, members: list[str], duration: float) -> None:
+def report(res: dict, members: list[str], duration: float) -> list[str]:
+    """Print the times; the same as a Markdown table."""
     per = 10.0 / duration  # seconds per 10 s of video
     rows = [
         ("bundle read + verified", res["bundle"]),
@@ -216,6 +226,18 @@ def report(res: dict, members: list[str], duration: float) -> None:
     if "peak_gpu_mb" in res:
         print(f", peak GPU memory {res['peak_gpu_mb']:.0f} MB", end="")
     print()
+    md = [
+        f"{res['device']} ({where}):",
+        "",
+        "| step | seconds per 10 s video |",
+        "|---|---:|",
+        *(f"| {label} | {sec:.2f} |" for label, sec in rows),
+        f"| total per video (without the one-off loads) | {total:.2f} |",
+        f"| peak RSS | {res['peak_rss_mb'] / 1024:.1f} GB |",
+    ]
+    if "peak_gpu_mb" in res:
+        md.append(f"| peak GPU memory | {res['peak_gpu_mb'] / 1024:.1f} GiB |")
+    return md
 
 
 def main() -> None:
@@ -231,6 +253,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -256,19 +279,26 @@ def main() -> None:
                 for k in ("frame_interval_s", "detect_scale", "face_size", "eye_size")
             )
         )
-        print(
-            "members: "
-            + ", ".join(
-                f"{m} {b.index['members'][m].get('input_size', '?')} px"
-                for m in b.members
-            )
+        members = ", ".join(
+            f"{m} {b.index['members'][m].get('input_size', '?')} px" for m in b.members
         )
+        print("members: " + members)
+        md = [
+            f"A {args.duration:g} s 1280×720 30 fps clip, six faces per frame; "
+            + (
+                "the study's members (random weights)"
+                if args.members == "study"
+                else "the exported bundle"
+            )
+            + f": {members}; a frame every {pre.get('frame_interval_s')} s:",
+        ]
         for device in args.device.split(","):
             if device.startswith("cuda"):
                 import torch
 
                 if not torch.cuda.is_available():
                     print(f"\n{device}: no GPU here, skipped")
+                    md += ["", f"{device}: no GPU on this machine, not measured."]
                     continue
             env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
             out = subprocess.run(
@@ -281,7 +311,9 @@ def main() -> None:
             if out.returncode != 0:
                 sys.exit(f"{device}: failed\n{out.stderr[-3000:]}")
             res = json.loads(out.stdout.strip().splitlines()[-1])
-            report(res, b.members, args.duration)
+            md += ["", *report(res, b.members, args.duration)]
+        if args.write:
+            write_table(args.write, BLOCKS[args.members], __file__, md)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,12 @@ GPU (original input sizes, one command)::
 ``--shards DIR`` reads real shards (e.g. ``results/shards/train`` of a demo
 run) through the training datasets instead of synthetic images, so ``wait``
 is the data wait of real training; on CUDA the peak GPU memory of each run
-is printed too.
+is printed too. ``--batch dsp_fwa=56 capsule=64`` sets each model's batch;
+``--shards DIR --synthetic`` runs both, side by side.
+
+``--write docs/benchmarks.md`` puts the table into that file's
+``train-throughput`` block, with the command, the commit and the machine (the
+GPU's name on CUDA).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from deepfake_ensemble.layout import MODEL_NAMES  # noqa: E402
 from deepfake_ensemble.train.models import create_model, get_spec  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markdown import write_table  # noqa: E402
 
 
 class SyntheticFrames(Dataset):
@@ -142,11 +150,26 @@ def bench(name, args, device, amp):
     return size, frames / total, wait / total, peak
 
 
+def batches(values: list[str], models: list[str]) -> dict[str, int]:
+    """``--batch``: one size for every model, or ``model=N`` entries (the
+    models not named take the last plain size, default 16)."""
+    plain, named = 16, {}
+    for v in values:
+        if "=" in v:
+            m, n = v.split("=", 1)
+            named[m] = int(n)
+        else:
+            plain = int(v)
+    return {m: named.get(m, plain) for m in models}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
     p.add_argument("--size", type=int, default=64, help="input size; 0 = original")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument(
+        "--batch", nargs="+", default=["16"], help="N, or MODEL=N for each model"
+    )
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", default="auto")
@@ -156,11 +179,17 @@ def main(argv=None):
     p.add_argument("--fc6-dim", type=int, default=256, help="ictu_oculi fc6 width")
     p.add_argument("--shards", default=None, help="read real shards from this folder")
     p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="with --shards: synthetic images too, side by side",
+    )
+    p.add_argument(
         "--precision",
         choices=("both", "bf16"),
         default="both",
         help="on CUDA: fp32 and bf16+channels_last side by side, or bf16 alone",
     )
+    p.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = p.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -170,27 +199,62 @@ def main(argv=None):
     modes = [False, True] if device.type == "cuda" else [False]
     if device.type == "cuda" and args.precision == "bf16":
         modes = [True]
+    sources = [args.shards] + ([None] if args.shards and args.synthetic else [])
+    batch = batches(args.batch, args.models)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(
-        f"device {name} ({torch.get_num_threads()} threads), batch {args.batch}, "
+        f"device {name} ({torch.get_num_threads()} threads), batch {batch}, "
         f"steps {args.steps}, workers {args.workers}, torch {torch.__version__}"
     )
+    md_head, md_rule = "| model (batch) | size |", "|---|---:|"
+    for src in sources:
+        for amp in modes:
+            what = ("real shards" if src else "synthetic") + (
+                ", bf16 + channels-last" if amp else ", fp32"
+            )
+            md_head += f" {what} img/s | data wait |"
+            md_rule += "---:|---:|"
+    if device.type == "cuda":
+        md_head += " peak GPU memory |"
+        md_rule += "---:|"
+    md = [
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.workers} loader workers, {args.steps} timed steps after "
+        f"{args.warmup} warm-up; eye sequences of {args.seq_len} frames count "
+        "each frame:",
+        "",
+        md_head,
+        md_rule,
+    ]
     first = "bf16+CL img/s" if modes == [True] else "fp32 img/s"
     head = f"{'model':<11} {'size':>4}  {first:>10} {'wait':>6}"
     if len(modes) == 2:
         head += f"  {'bf16+CL img/s':>13} {'wait':>6} {'speed-up':>8}"
     print(head)
     for m in args.models:
-        res = [bench(m, args, device, amp) for amp in modes]
-        line = f"{m:<11} {res[0][0]:>4}  {res[0][1]:>10.1f} {res[0][2]:>6.1%}"
-        if len(res) == 1 and device.type == "cuda":
-            line += f"  peak {res[0][3]:.1f} GiB"
-        if len(res) == 2:
-            line += (
-                f"  {res[1][1]:>13.1f} {res[1][2]:>6.1%} {res[1][1] / res[0][1]:>7.2f}x"
-                f"  peak {res[0][3]:.1f} / {res[1][3]:.1f} GiB"
-            )
-        print(line, flush=True)
+        run = argparse.Namespace(**{**vars(args), "batch": batch[m]})
+        cells, peak = [], 0.0
+        for src in sources:
+            run.shards = src
+            res = [bench(m, run, device, amp) for amp in modes]
+            line = f"{m:<11} {res[0][0]:>4}  {res[0][1]:>10.1f} {res[0][2]:>6.1%}"
+            if len(res) == 1 and device.type == "cuda":
+                line += f"  peak {res[0][3]:.1f} GiB"
+            if len(res) == 2:
+                line += (
+                    f"  {res[1][1]:>13.1f} {res[1][2]:>6.1%} "
+                    f"{res[1][1] / res[0][1]:>7.2f}x"
+                    f"  peak {res[0][3]:.1f} / {res[1][3]:.1f} GiB"
+                )
+            print(("shards    " if src else "") + line, flush=True)
+            cells += [f"{r[1]:,.{0 if r[1] >= 100 else 1}f} | {r[2]:.1%}" for r in res]
+            peak = max([peak, *(r[3] for r in res)])
+        row = f"| {m} ({batch[m]}) | {res[0][0]} | " + " | ".join(cells) + " |"
+        if device.type == "cuda":
+            row += f" {peak:.1f} GiB |"
+        md.append(row)
+    if args.write:
+        write_table(args.write, "train-throughput", __file__, md)
 
 
 if __name__ == "__main__":
