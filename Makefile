@@ -22,7 +22,8 @@ help:
 	@echo "make lint   ruff, snakefmt --check and snakemake --lint"
 	@echo "make dag    draw the rule graph and the demo's job DAG (SVG)"
 	@echo "make profile  install the SLURM profile as \`--profile slurm\`"
-	@echo "make config-doc  write docs/configuration-reference.md from the schema"
+	@echo "make config-doc  write docs/configuration-reference.md and the"
+	@echo "            package's defaults (src/deepfake_ensemble/defaults.py) from the schema"
 
 setup: $(STAMP) $(DEMO_WHEEL)
 
@@ -84,10 +85,12 @@ readme:
 readme-check:
 	$(PYTHON) tools/readme_table.py --check $(READMEFLAGS)
 
-# docs/configuration-reference.md is generated from the config schema
-# (tests/test_config_doc.py fails when it is stale).
+# docs/configuration-reference.md and the package's table of defaults
+# (src/deepfake_ensemble/defaults.py) are generated from the config schema
+# (tests/test_config_doc.py and tests/test_defaults.py fail when stale).
 config-doc: setup
 	$(BIN)/python tools/config_doc.py
+	$(BIN)/python tools/schema_defaults.py
 
 lint: setup
 	$(BIN)/ruff check .
