@@ -94,20 +94,3 @@ def test_a_bad_value_names_key_value_and_rule():
         "  value: -3",
         "  rule: minimum: 1",
     ]
-
-
-def test_preprocessing_defaults_agree_with_the_schema():
-    """The schema fills in defaults for Snakemake runs; PreprocessConfig for
-    direct calls (tests, benchmarks): both must say the same."""
-    from dataclasses import MISSING, fields
-
-    from deepfake_ensemble.preprocess.pipeline import PreprocessConfig
-
-    schema = yaml.safe_load(Path(SCHEMA).read_text())
-    props = schema["properties"]["preprocess"]["properties"]
-    defaults = {
-        f.name: f.default for f in fields(PreprocessConfig) if f.default is not MISSING
-    }
-    assert set(defaults) == set(props)
-    for key, prop in props.items():
-        assert prop.get("default") == defaults[key], key

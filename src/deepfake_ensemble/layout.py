@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .defaults import DEFAULTS
+
 #: the four single detectors, in the study's order (the model registry in
 #: ``deepfake_ensemble.train.models`` registers exactly these)
 MODEL_NAMES: tuple[str, ...] = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
@@ -43,7 +45,9 @@ METHODS: dict[str, str] = {
 }
 
 
-def ensembles_for(calibration: str = "platt") -> tuple[str, ...]:
+def ensembles_for(
+    calibration: str = DEFAULTS["ensemble.calibration"],
+) -> tuple[str, ...]:
     """The ensembles the workflow builds: every one, less the calibrated
     variants when ``ensemble.calibration`` is ``none``."""
     return tuple(

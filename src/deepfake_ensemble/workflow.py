@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import numerics
+from .defaults import DEFAULTS
 from .errors import InputError
 
 THREAD_VARIABLES = (
@@ -105,7 +106,9 @@ def rule_job(smk) -> Iterator[int]:
     CPU kernels are pinned as ``train.cpu_numerics`` says (:mod:`numerics`),
     before the job computes anything.
     """
-    mode = smk.config.get("train", {}).get("cpu_numerics", "portable")
+    mode = smk.config.get("train", {}).get(
+        "cpu_numerics", DEFAULTS["train.cpu_numerics"]
+    )
     with logged(smk.log[0]):
         threads = limit_threads(smk.threads)
         numerics.pin(mode)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 
 log = logging.getLogger("deepfake_ensemble.cli")
@@ -139,7 +140,7 @@ def run_score(
     inputs: Sequence[str],
     *,
     ensembles: Sequence[str] | None = None,
-    device: str = "auto",
+    device: str = DEFAULTS["train.device"],
     batch_size: int = 64,
     cache: str | Path | None = None,
     progress: bool = True,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import write_csv
 from ..predictions import read_predictions
@@ -111,7 +112,7 @@ def score_preprocess(
     from ..preprocess.pipeline import run_batch
 
     settings = _preprocess_config(bundle_dir, cfg)
-    size = int(settings.get("videos_per_job", 100))
+    size = int(settings.get("videos_per_job", DEFAULTS["preprocess.videos_per_job"]))
     videos = batch_of(read_video_list(videos_csv), batch, size)
     report = run_batch(videos, cache_dir, settings, progress=True)
     write_csv(report, report_csv)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..evaluate.ensemble import ensemble_video_scores
 from ..evaluate.metrics import video_scores
@@ -242,7 +243,7 @@ def predict_members(
     bundle: Bundle,
     shards,
     *,
-    device: str = "auto",
+    device: str = DEFAULTS["train.device"],
     batch_size: int = 64,
     progress: bool = True,
     timings: dict[str, float] | None = None,
@@ -354,8 +355,10 @@ def score_table(
     thr = thresholds(bundle, names)
     for column in score_columns(bundle, names):
         s = scores[column].to_numpy(dtype=float).copy()
-        if ev.get("no_face", "score") == "score":
-            s[no_face & np.isnan(s)] = float(ev.get("no_face_score", 0.5))
+        if ev.get("no_face", DEFAULTS["evaluation.no_face"]) == "score":
+            s[no_face & np.isnan(s)] = float(
+                ev.get("no_face_score", DEFAULTS["evaluation.no_face_score"])
+            )
         series = pd.Series(s, index=table.index)
         table[column] = series
         table[column + DECISION_SUFFIX] = _decide(series, thr[column])

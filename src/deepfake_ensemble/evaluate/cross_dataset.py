@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from .ensemble import rank_by_validation
 from .metrics import defined, get_pyplot, save_figure
 from .stats import bootstrap_auc_ci, compare_to_best, holm, verdict_of
@@ -113,7 +114,7 @@ def evaluate_cell(
     val_table: pd.DataFrame,
     cfg: Mapping | None = None,
     n_boot: int = 1000,
-    seed: int = 1,
+    seed: int = DEFAULTS["ensemble.seed"],
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics of one detector or ensemble in one cell, and its completed
     test video table (``video_id, label, score, group, no_face``).
@@ -179,8 +180,8 @@ def build_matrix(
     """
     cfg = dict(cfg or {})
     ev = evaluation_config(evaluation)
-    n_boot = int(cfg.get("bootstrap", 1000))
-    seed = int(cfg.get("seed", 1))
+    n_boot = int(cfg.get("bootstrap", DEFAULTS["ensemble.bootstrap"]))
+    seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     rows, tables, val_metrics = [], {}, {}
     for (t, name), entry in scores.items():
         train_ds = list(train_sets[t])
@@ -293,8 +294,8 @@ def member_comparisons(
     cfg = dict(cfg or {})
     ev = evaluation_config(evaluation)
     alpha = float(ev["alpha"])
-    n_boot = int(cfg.get("bootstrap", 1000))
-    seed = int(cfg.get("seed", 1))
+    n_boot = int(cfg.get("bootstrap", DEFAULTS["ensemble.bootstrap"]))
+    seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     best = best_members(ensembles, val_metrics)
     cells = matrix[["train_set", "test_set", "in_domain"]].drop_duplicates()
     rows = []

@@ -29,6 +29,7 @@ from scipy import sparse
 from scipy.stats import norm, rankdata
 from scipy.stats import t as student_t
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.metrics import (
     defined,
@@ -171,7 +172,9 @@ def grouped_auc_jackknife(labels, score_rows, groups) -> dict:
     }
 
 
-def grouped_test(labels, scores_a, scores_b, groups, alpha: float = 0.05) -> dict:
+def grouped_test(
+    labels, scores_a, scores_b, groups, alpha: float = DEFAULTS["evaluation.alpha"]
+) -> dict:
     """Paired test of AUC(a) = AUC(b) when examples come in correlated groups.
 
     The variance of the AUC difference is the delete-a-group jackknife
@@ -271,7 +274,7 @@ def cluster_bootstrap_aucs(
     labels,
     scores,
     n: int = 1000,
-    seed: int = 1,
+    seed: int = DEFAULTS["ensemble.seed"],
     level: str = "video",
     clusters=None,
     all_clusters=None,
@@ -351,9 +354,9 @@ def bootstrap_auc_ci(
     labels,
     scores,
     n: int = 1000,
-    seed: int = 1,
+    seed: int = DEFAULTS["ensemble.seed"],
     level: str = "video",
-    alpha: float = 0.05,
+    alpha: float = DEFAULTS["evaluation.alpha"],
     clusters=None,
     all_clusters=None,
 ) -> tuple[float | None, float | None, int]:
@@ -402,7 +405,7 @@ def _fmt_p(p) -> str:
     return "n/a" if p is None else f"{p:.3g}"
 
 
-def verdict_of(p, diff, alpha: float = 0.05) -> str:
+def verdict_of(p, diff, alpha: float = DEFAULTS["evaluation.alpha"]) -> str:
     """ "better" / "worse" where ``p < alpha`` (sign of ``diff``), else "no
     significant difference"; "not testable" without a p-value."""
     p = defined(p)
@@ -442,8 +445,8 @@ def compare_to_best(
     best_name: str,
     best_video_df: pd.DataFrame,
     n_boot: int = 1000,
-    seed: int = 1,
-    alpha: float = 0.05,
+    seed: int = DEFAULTS["ensemble.seed"],
+    alpha: float = DEFAULTS["evaluation.alpha"],
     all_groups=None,
 ) -> dict:
     """Does ``name`` beat the best single model at video level?

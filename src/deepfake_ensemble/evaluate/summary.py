@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.ensemble import rank_by_validation
 from deepfake_ensemble.evaluate.metrics import (
@@ -139,7 +140,7 @@ def holm_family(row: Mapping) -> str:
     return "primary" if study_ensemble else "secondary"
 
 
-def variant_of(name: str, calibration: str = "platt") -> str:
+def variant_of(name: str, calibration: str = DEFAULTS["ensemble.calibration"]) -> str:
     """Who defined a row's rule and what it is (``study: ...`` / ``ours: ...``)."""
     at_video = name.endswith("@video")
     base = name.removesuffix("@video")
@@ -195,11 +196,11 @@ def build_summary(
     """
     cfg = dict(cfg or {})
     ev = evaluation_config(evaluation)
-    n_boot = int(cfg.get("bootstrap", 1000))
-    seed = int(cfg.get("seed", 1))
+    n_boot = int(cfg.get("bootstrap", DEFAULTS["ensemble.bootstrap"]))
+    seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     alpha = float(ev["alpha"])
     threshold = 0.5
-    calibration = str(cfg.get("calibration", "platt"))
+    calibration = str(cfg.get("calibration", DEFAULTS["ensemble.calibration"]))
     splits = dict(splits or {})
     if not single:
         raise InputError("the summary needs at least one single model")

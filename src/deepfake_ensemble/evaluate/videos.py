@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.metrics import (
     _two_classes,
@@ -46,17 +47,15 @@ THRESHOLD_RULES = ("youden", "eer")
 #: the columns of a completed video table
 COMPLETED_COLUMNS = ("video_id", "label", "score", "group", "no_face")
 #: defaults of the ``evaluation`` config section
-DEFAULTS = {
-    "no_face": "score",
-    "no_face_score": 0.5,
-    "threshold_rule": "youden",
-    "alpha": 0.05,
+EVALUATION_DEFAULTS = {
+    key: DEFAULTS[f"evaluation.{key}"]
+    for key in ("no_face", "no_face_score", "threshold_rule", "alpha")
 }
 
 
 def evaluation_config(cfg: Mapping | None) -> dict:
     """The ``evaluation`` config with its defaults filled in and checked."""
-    out = {**DEFAULTS, **dict(cfg or {})}
+    out = {**EVALUATION_DEFAULTS, **dict(cfg or {})}
     if out["no_face"] not in NO_FACE_POLICIES:
         raise InputError(
             f"evaluation.no_face {out['no_face']!r} is not one of "
@@ -134,7 +133,7 @@ def complete_videos(
     videos: pd.DataFrame,
     split: pd.DataFrame | None = None,
     policy: str = "score",
-    no_face_score: float = 0.5,
+    no_face_score: float = DEFAULTS["evaluation.no_face_score"],
     source: str = "predictions",
 ) -> tuple[pd.DataFrame, int]:
     """Video scores of a detector on the whole split.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import write_csv
 from ..layout import DEMO_LAYOUTS, demo_marker
@@ -163,12 +164,14 @@ def _generate(
         fps=cfg["fps"],
         size=cfg["size"],
         seed=cfg["seed"],
-        identity_variants=cfg.get("identity_variants", 6),
+        identity_variants=cfg.get(
+            "identity_variants", DEFAULTS["demo.identity_variants"]
+        ),
         cues=cfg.get("cues"),
         confounders=cfg.get("confounders"),
         crf=cfg.get("crf", DEFAULT_CRF),
-        first_variant=cfg.get("first_variant", 0),
-        artefact_kind=cfg.get("artefact_kind", "warp"),
+        first_variant=cfg.get("first_variant", DEFAULTS["demo.first_variant"]),
+        artefact_kind=cfg.get("artefact_kind", DEFAULTS["demo.artefact_kind"]),
         layout=cfg.get("layout", "dfdc"),
         workers=workers,
     )
@@ -228,7 +231,7 @@ def generate_demo(
             folder,
             name,
             cfg.get("layout", "dfdc"),
-            cfg.get("artefact_kind", "warp"),
+            cfg.get("artefact_kind", DEFAULTS["demo.artefact_kind"]),
             shares.mean().round(3).to_string(),
         )
     table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)

@@ -70,6 +70,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -316,7 +317,7 @@ def _read_celebdf_test_list(name: str, root: str) -> dict[int, tuple[str, int]] 
 
 
 def _ingest_dfd(spec: dict, name: str, root: str) -> pd.DataFrame:
-    comp = str(spec.get("compression", "c23"))
+    comp = str(spec.get("compression", DEFAULTS["datasets[].compression"]))
     if comp not in DFD_COMPRESSIONS:
         raise InputError(
             f"dataset {name!r}: compression {comp!r} is not one of "

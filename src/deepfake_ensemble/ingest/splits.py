@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 
 SPLITS = ("train", "val", "test")
@@ -120,10 +121,10 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
 
 def assign_splits(
     manifest: pd.DataFrame,
-    ratios: Sequence[float] = (0.8, 0.1, 0.1),
-    split_by: str = "group",
-    use_official_test: bool = False,
-    seed: int = 1,
+    ratios: Sequence[float] = tuple(DEFAULTS["split.ratios"]),
+    split_by: str = DEFAULTS["split.split_by"],
+    use_official_test: bool = DEFAULTS["split.use_official_test"],
+    seed: int = DEFAULTS["split.seed"],
 ) -> pd.DataFrame:
     """The manifest, sorted by ``video_id``, with ``split`` (``train``,
     ``val``, ``test`` or ``dropped``) and ``drop_reason`` columns.
@@ -271,10 +272,10 @@ def assign_splits(
 
 def make_splits(
     manifest: pd.DataFrame,
-    ratios: Sequence[float] = (0.8, 0.1, 0.1),
-    split_by: str = "group",
-    use_official_test: bool = False,
-    seed: int = 1,
+    ratios: Sequence[float] = tuple(DEFAULTS["split.ratios"]),
+    split_by: str = DEFAULTS["split.split_by"],
+    use_official_test: bool = DEFAULTS["split.use_official_test"],
+    seed: int = DEFAULTS["split.seed"],
 ) -> dict[str, pd.DataFrame]:
     """Split the manifest into ``train``, ``val`` and ``test``.
 

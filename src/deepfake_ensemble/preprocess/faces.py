@@ -41,6 +41,8 @@ import cv2
 import dlib
 import numpy as np
 
+from ..defaults import DEFAULTS
+
 __all__ = [
     "FaceRecord",
     "model_path",
@@ -117,10 +119,10 @@ def detection_scale(
 
 def detect_faces(
     image: np.ndarray,
-    detector: str = "hog",
-    upsample: int = 1,
+    detector: str = DEFAULTS["preprocess.detector"],
+    upsample: int = DEFAULTS["preprocess.upsample"],
     detect_scale: float = 1.0,
-    max_detect_side: int | None = 1280,
+    max_detect_side: int | None = DEFAULTS["preprocess.max_detect_side"],
     min_detect_side: int = MIN_DETECT_SIDE,
 ) -> np.ndarray:
     """Boxes (x0, y0, x1, y1) in frame pixels, float32 K x 4, largest first."""
@@ -160,7 +162,7 @@ def detect_faces(
 #: upsample 0: a 2x pyramid step up would search four times the pixels
 #: (benchmarks/preprocess.py --sweep: 85 px searched fewer pyramid levels than
 #: 100 px and found the same faces)
-REGION_FACE_PX = 85
+REGION_FACE_PX = DEFAULTS["preprocess.track_face_px"]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -175,7 +177,7 @@ def detect_in_region(
     image: np.ndarray,
     box: np.ndarray,
     margin: float,
-    detector: str = "hog",
+    detector: str = DEFAULTS["preprocess.detector"],
     face_px: int = REGION_FACE_PX,
 ) -> np.ndarray:
     """Faces inside ``box`` enlarged by ``margin`` x its side on every side,
@@ -228,14 +230,14 @@ class FaceTracker:
 
     def __init__(
         self,
-        detector: str = "hog",
-        upsample: int = 1,
+        detector: str = DEFAULTS["preprocess.detector"],
+        upsample: int = DEFAULTS["preprocess.upsample"],
         detect_scale: float = 1.0,
-        max_detect_side: int | None = 1280,
+        max_detect_side: int | None = DEFAULTS["preprocess.max_detect_side"],
         detect_every: int = 1,
         track_margin: float = 0.5,
         track_face_px: int = REGION_FACE_PX,
-        faces: str = "largest",
+        faces: str = DEFAULTS["preprocess.faces"],
     ):
         self.full = dict(
             detector=detector,
@@ -313,7 +315,10 @@ def square_box(
 
 
 def face_crop_box(
-    box: np.ndarray, width: int, height: int, crop_scale: float = 1.3
+    box: np.ndarray,
+    width: int,
+    height: int,
+    crop_scale: float = DEFAULTS["preprocess.crop_scale"],
 ) -> tuple[int, int, int]:
     x0, y0, x1, y1 = (float(v) for v in box)
     side = max(x1 - x0, y1 - y0) * crop_scale
@@ -362,14 +367,14 @@ class FaceRecord:
 
 def extract_faces(
     image: np.ndarray,
-    detector: str = "hog",
-    upsample: int = 1,
+    detector: str = DEFAULTS["preprocess.detector"],
+    upsample: int = DEFAULTS["preprocess.upsample"],
     detect_scale: float = 1.0,
-    max_detect_side: int | None = 1280,
-    faces: str = "largest",
-    crop_scale: float = 1.3,
-    face_size: int = 320,
-    eye_size: int = 64,
+    max_detect_side: int | None = DEFAULTS["preprocess.max_detect_side"],
+    faces: str = DEFAULTS["preprocess.faces"],
+    crop_scale: float = DEFAULTS["preprocess.crop_scale"],
+    face_size: int = DEFAULTS["preprocess.face_size"],
+    eye_size: int = DEFAULTS["preprocess.eye_size"],
     tracker: FaceTracker | None = None,
 ) -> list[FaceRecord]:
     """Detect faces in an RGB frame and return their crops (largest first).

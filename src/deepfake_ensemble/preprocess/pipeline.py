@@ -39,9 +39,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import atomic_path, write_csv, write_json
-from .faces import REGION_FACE_PX, FaceTracker, extract_faces
+from .faces import FaceTracker, extract_faces
 from .shards import (
     INDEX_NAME,
     ShardSet,
@@ -110,25 +111,25 @@ class PreprocessConfig:
     reads at about the speed of a folder of JPEG files).
     """
 
-    frame_interval_s: float | None = 0.5
-    frames_per_video: int | None = None
-    max_frames_per_video: int | None = None
-    detector: str = "hog"
-    upsample: int = 1
-    detect_scale: float = 0.5
-    max_detect_side: int | None = 1280
-    detect_every: int = 10
-    track_margin: float = 0.2
-    track_face_px: int = REGION_FACE_PX
-    faces: str = "largest"
-    crop_scale: float = 1.3
-    face_size: int = 320
-    eye_size: int = 64
-    encoding: str = "raw"
-    jpeg_quality: int = 95
-    videos_per_job: int = 100
-    shard_max_videos: int = 1000
-    video_timeout_s: float | None = 1800
+    frame_interval_s: float | None = DEFAULTS["preprocess.frame_interval_s"]
+    frames_per_video: int | None = DEFAULTS["preprocess.frames_per_video"]
+    max_frames_per_video: int | None = DEFAULTS["preprocess.max_frames_per_video"]
+    detector: str = DEFAULTS["preprocess.detector"]
+    upsample: int = DEFAULTS["preprocess.upsample"]
+    detect_scale: float = DEFAULTS["preprocess.detect_scale"]
+    max_detect_side: int | None = DEFAULTS["preprocess.max_detect_side"]
+    detect_every: int = DEFAULTS["preprocess.detect_every"]
+    track_margin: float = DEFAULTS["preprocess.track_margin"]
+    track_face_px: int = DEFAULTS["preprocess.track_face_px"]
+    faces: str = DEFAULTS["preprocess.faces"]
+    crop_scale: float = DEFAULTS["preprocess.crop_scale"]
+    face_size: int = DEFAULTS["preprocess.face_size"]
+    eye_size: int = DEFAULTS["preprocess.eye_size"]
+    encoding: str = DEFAULTS["preprocess.encoding"]
+    jpeg_quality: int = DEFAULTS["preprocess.jpeg_quality"]
+    videos_per_job: int = DEFAULTS["preprocess.videos_per_job"]
+    shard_max_videos: int = DEFAULTS["preprocess.shard_max_videos"]
+    video_timeout_s: float | None = DEFAULTS["preprocess.video_timeout_s"]
 
     # keys that do not change a video's output (left out of the cache key)
     RUN_ONLY = ("videos_per_job", "shard_max_videos", "video_timeout_s")

@@ -65,6 +65,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 
 __all__ = [
@@ -147,7 +148,7 @@ def make_rows(
     encoding: str,
     face_size: int,
     eye_size: int,
-    jpeg_quality: int = 95,
+    jpeg_quality: int = DEFAULTS["preprocess.jpeg_quality"],
 ) -> dict[str, Any]:
     """Rows from ``(frame_index, timestamp, FaceRecord)`` triples."""
     if encoding not in ("raw", "jpeg"):
@@ -252,9 +253,9 @@ class ShardWriter:
         self,
         path: str | os.PathLike,
         encoding: str = "jpeg",
-        face_size: int = 320,
-        eye_size: int = 64,
-        jpeg_quality: int = 95,
+        face_size: int = DEFAULTS["preprocess.face_size"],
+        eye_size: int = DEFAULTS["preprocess.eye_size"],
+        jpeg_quality: int = DEFAULTS["preprocess.jpeg_quality"],
         config: dict | None = None,
     ):
         self.path = Path(path)

@@ -35,6 +35,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..defaults import DEFAULTS
+
 __all__ = [
     "SampledFrame",
     "VideoError",
@@ -168,7 +170,7 @@ class FrameSampler:
     """
 
     path: str | os.PathLike
-    frame_interval_s: float | None = 0.5
+    frame_interval_s: float | None = DEFAULTS["preprocess.frame_interval_s"]
     frames_per_video: int | None = None
     max_frames: int | None = None
     deadline: float | None = None
@@ -368,7 +370,7 @@ class FrameSampler:
 
 def sample_frames(
     path: str | os.PathLike,
-    frame_interval_s: float | None = 0.5,
+    frame_interval_s: float | None = DEFAULTS["preprocess.frame_interval_s"],
     frames_per_video: int | None = None,
     max_frames: int | None = None,
 ) -> list[SampledFrame]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import write_csv, write_text
 from ..pretrained import hash_matches, sha256_file, show_pin
@@ -68,10 +69,10 @@ def train(
         out_dir=out_dir,
         resume_dir=resume_dir,
         seed=seed,
-        device=train_config.get("device", "auto"),
+        device=train_config.get("device", DEFAULTS["train.device"]),
         num_workers=train_config.get("num_workers"),
         threads=threads,
-        balance=bool(train_config.get("balance", False)),
+        balance=bool(train_config.get("balance", DEFAULTS["train.balance"])),
         val_predictions=val_predictions,
     )
     log.info("%s: trained %d epochs", model, len(history))
@@ -87,7 +88,7 @@ def predict(
     """Per-frame fake probabilities of one trained detector on the test
     split(s) (``shards``: a shard folder, or one folder per test dataset).
     The val predictions come from training itself (:func:`train`)."""
-    device = resolve_device(train_config.get("device", "auto"))
+    device = resolve_device(train_config.get("device", DEFAULTS["train.device"]))
     frame = predict_frames(
         checkpoint,
         _local(shards, train_config),

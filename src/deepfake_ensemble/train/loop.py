@@ -77,6 +77,7 @@ from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from .. import numerics
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..evaluate.metrics import auc
 from ..io import atomic_path, write_csv, write_json
@@ -388,7 +389,7 @@ class TrainingRun:
     early_stop_counter: int = 0
     stopped: bool = False
     epoch: int = 0  # the last finished epoch
-    balance: bool = False  # class-balanced sampling (train.balance)
+    balance: bool = DEFAULTS["train.balance"]  # class-balanced sampling (train.balance)
     micro_batch: int | None = None  # items per forward pass; None: whole batch
     val_frames: pd.DataFrame | None = None  # the last validation's frame scores
 
@@ -466,7 +467,7 @@ def prepare_run(
     num_workers: int | None,
     threads: int | None,
     progress: bool,
-    balance: bool = False,
+    balance: bool = DEFAULTS["train.balance"],
 ) -> TrainingRun:
     """Resolve the config, the device, the threads and the directories."""
     cfg = resolve_config(name, model_cfg)
@@ -508,7 +509,7 @@ def prepare_run(
     )
 
 
-def epoch_sampler(train_ds, seed: int, balance: bool = False):
+def epoch_sampler(train_ds, seed: int, balance: bool = DEFAULTS["train.balance"]):
     """The order of one epoch's training items, seeded.
 
     Default (the study): a random permutation of all items. ``balance``: as
@@ -851,13 +852,13 @@ def train_model(
     val_ds,
     out_dir: str | os.PathLike,
     resume_dir: str | os.PathLike | None,
-    seed: int = 1,
-    device: str = "auto",
+    seed: int = DEFAULTS["seed"],
+    device: str = DEFAULTS["train.device"],
     num_workers: int | None = 0,
     threads: int | None = None,
     max_epochs: int | None = None,
     progress: bool = True,
-    balance: bool = False,
+    balance: bool = DEFAULTS["train.balance"],
     val_predictions: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Train detector ``name``; returns the per-epoch history.

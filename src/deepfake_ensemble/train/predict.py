@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..predictions import PREDICTION_COLUMNS
 from .checkpoint import read_checkpoint
@@ -30,7 +31,9 @@ from .models import EYE_SEQUENCE, create_model, get_spec
 from .models.base import Detector, ModelSpec
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(
+    device: str | torch.device = DEFAULTS["train.device"],
+) -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device in (None, "auto"):
@@ -179,7 +182,7 @@ def predict(
     checkpoint_path: str | os.PathLike,
     shards: ShardSource,
     *,
-    device: str | torch.device = "auto",
+    device: str | torch.device = DEFAULTS["train.device"],
     batch_size: int = 64,
     num_workers: int = 0,
     progress: bool = True,
@@ -203,7 +206,7 @@ def predict_dataset(
     checkpoint_path: str | os.PathLike,
     dataset,
     *,
-    device: str | torch.device = "auto",
+    device: str | torch.device = DEFAULTS["train.device"],
     batch_size: int = 64,
     num_workers: int = 0,
     progress: bool = True,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.ensemble.alignment import align, video_means
 from deepfake_ensemble.evaluate.ensemble.calibration import (
@@ -45,8 +46,8 @@ def _groups_of(video_ids, groups: Mapping[str, str] | None) -> np.ndarray:
 
 def _fitted(method: str, members: list[str], cfg: Mapping):
     """``(fit, predict)`` of a method fitted on validation, else ``None``."""
-    draws = int(cfg.get("dirichlet_draws", 10000))
-    seed = int(cfg.get("seed", 1))
+    draws = int(cfg.get("dirichlet_draws", DEFAULTS["ensemble.dirichlet_draws"]))
+    seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     if method == "soft":
 
         def fit(x, y, g):
@@ -63,7 +64,7 @@ def _fitted(method: str, members: list[str], cfg: Mapping):
 
         return fit, stacked_predict
     if method == "hard_calibrated":
-        how = str(cfg.get("calibration", "platt"))
+        how = str(cfg.get("calibration", DEFAULTS["ensemble.calibration"]))
         if how == "none":
             raise InputError(
                 "the calibrated hard-voting ensembles need ensemble.calibration "
@@ -129,10 +130,10 @@ def build_ensemble(
     if name not in ENSEMBLES:
         raise InputError(f"unknown ensemble {name!r} (one of {', '.join(ENSEMBLES)})")
     cfg = dict(cfg or {})
-    draws = int(cfg.get("dirichlet_draws", 10000))
-    seed = int(cfg.get("seed", 1))
-    mode = str(cfg.get("fit", "crossfit"))
-    folds = int(cfg.get("crossfit_folds", 5))
+    draws = int(cfg.get("dirichlet_draws", DEFAULTS["ensemble.dirichlet_draws"]))
+    seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
+    mode = str(cfg.get("fit", DEFAULTS["ensemble.fit"]))
+    folds = int(cfg.get("crossfit_folds", DEFAULTS["ensemble.crossfit_folds"]))
     rule, method = ENSEMBLES[name]
     scored = set(val_preds) if test_preds is None else set(test_preds)
     available = sorted(set(val_metrics) & set(val_preds) & scored)
@@ -205,7 +206,9 @@ def build_ensemble(
         }
     elif method == "hard_calibrated":
         meta = {
-            "calibration": str(cfg.get("calibration", "platt")),
+            "calibration": str(
+                cfg.get("calibration", DEFAULTS["ensemble.calibration"])
+            ),
             "fitted_on": "validation scores of each member (frames / video means)",
             # plain parameters, one per member in member order (.fitted)
             "calibrators": {

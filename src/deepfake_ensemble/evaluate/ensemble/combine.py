@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 
 
@@ -138,7 +139,7 @@ def dirichlet_search(
     val_scores,
     val_labels,
     n_draws: int = 10000,
-    seed: int = 1,
+    seed: int = DEFAULTS["ensemble.seed"],
     level: str = "frame",
     video_ids=None,
     names: Sequence[str] | None = None,

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from ...defaults import DEFAULTS
+
 #: how an ensemble's validation scores were obtained
 OUT_OF_FOLD = "out_of_fold"
 IN_SAMPLE = "in_sample"
@@ -25,7 +27,7 @@ FIT_MODES = ("crossfit", "in_sample")
 
 
 def group_folds(
-    labels, groups, n_splits: int = 5, seed: int = 1
+    labels, groups, n_splits: int = 5, seed: int = DEFAULTS["ensemble.seed"]
 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Stratified folds of rows by group (scikit-learn's StratifiedGroupKFold).
 
@@ -55,7 +57,7 @@ def crossfit(
     groups,
     mode: str = "crossfit",
     n_splits: int = 5,
-    seed: int = 1,
+    seed: int = DEFAULTS["ensemble.seed"],
 ) -> tuple[object, np.ndarray, dict]:
     """Fit on all rows; validation scores out-of-fold (``mode="crossfit"``).
 

@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedGroupKFold
 
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.ensemble.combine import _as_matrix
 
@@ -19,7 +20,13 @@ def _logit(scores: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def stacked_fit(val_scores, val_labels, seed: int = 1, groups=None, n_splits: int = 5):
+def stacked_fit(
+    val_scores,
+    val_labels,
+    seed: int = DEFAULTS["ensemble.seed"],
+    groups=None,
+    n_splits: int = 5,
+):
     """Fit a logistic-regression meta-learner on members' validation scores.
 
     Features are the logits of the member scores (clipped to [1e-6, 1 - 1e-6]),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ...defaults import DEFAULTS
 from ...errors import InputError
 from ...io import write_csv, write_json
 from ...layout import DEMO_LAYOUTS
@@ -37,9 +38,13 @@ _NAME = re.compile(r"^(real|fake)_\d{4,}\.mp4$")
 #: blurred like a low-quality upload: a confounder)
 CUES = ("artefacts", "no_blink", "low_quality")
 OVERLAPS = ("minimal", "independent")
-DEFAULT_CUES: dict[str, Any] = {"artefacts": 0.6, "no_blink": 0.6, "overlap": "minimal"}
-DEFAULT_CONFOUNDERS: dict[str, float] = {"low_quality": 0.15, "no_blink": 0.15}
-DEFAULT_CRF = (18, 28)
+DEFAULT_CUES: dict[str, Any] = {
+    key: DEFAULTS[f"demo.cues.{key}"] for key in ("artefacts", "no_blink", "overlap")
+}
+DEFAULT_CONFOUNDERS: dict[str, float] = {
+    key: DEFAULTS[f"demo.confounders.{key}"] for key in ("low_quality", "no_blink")
+}
+DEFAULT_CRF = tuple(DEFAULTS["demo.crf"])
 # a low-quality upload: the frame downscaled to this fraction, then blurred
 # (Gaussian sigma at the small size) and scaled back
 LOW_QUALITY_FACTOR = (0.4, 0.65)
@@ -268,7 +273,7 @@ def _write_fake(
     fps: float,
     crf: int,
     flags: dict[str, bool],
-    artefact_kind: str = "warp",
+    artefact_kind: str = DEFAULTS["demo.artefact_kind"],
     name: str | None = None,
 ) -> dict:
     """Write fake ``j``, another face swapped onto ``base`` (the frames of
@@ -454,19 +459,19 @@ def _map_scenes(plan: _Plan, n_real: int, workers: int):
 def generate_demo_dataset(
     out_dir: str | os.PathLike,
     wheel_path: str | os.PathLike,
-    n_real: int = 240,
-    n_fake: int = 240,
-    duration_s: float = 3.0,
-    fps: float = 10,
-    size: int = 160,
-    seed: int = 7,
-    identity_variants: int = 6,
+    n_real: int = DEFAULTS["demo.n_real"],
+    n_fake: int = DEFAULTS["demo.n_fake"],
+    duration_s: float = DEFAULTS["demo.duration_s"],
+    fps: float = DEFAULTS["demo.fps"],
+    size: int = DEFAULTS["demo.size"],
+    seed: int = DEFAULTS["demo.seed"],
+    identity_variants: int = DEFAULTS["demo.identity_variants"],
     cues: Mapping[str, Any] | None = None,
     confounders: Mapping[str, Any] | None = None,
     crf: tuple[int, int] | list[int] = DEFAULT_CRF,
     progress: bool = True,
-    first_variant: int = 0,
-    artefact_kind: str = "warp",
+    first_variant: int = DEFAULTS["demo.first_variant"],
+    artefact_kind: str = DEFAULTS["demo.artefact_kind"],
     layout: str = "dfdc",
     workers: int = 1,
 ) -> pd.DataFrame:
