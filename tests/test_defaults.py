@@ -34,6 +34,9 @@ PACKAGE = ROOT / "src" / "deepfake_ensemble"
 #: ``module:qualified function or class:parameter`` (module relative to the
 #: package; ``.get`` calls are keyed by the function they are in).
 ALLOWED: dict[str, str] = {
+    "evaluate.ensemble.stacking:stacked_fit:n_splits": (
+        "the meta-learner's inner folds for choosing C, not ensemble.crossfit_folds"
+    ),
     "bundle.archive:model_card_markdown:split_by": (
         "the model card's placeholder '?' for a setting the bundle did not record"
     ),
@@ -223,9 +226,18 @@ def _leaf(key: str) -> str:
     return key.rsplit(".", 1)[-1].replace("[]", "")
 
 
+#: parameters that stand for a schema key under another name
+ALIASES: dict[str, str] = {
+    "n_boot": "ensemble.bootstrap",
+    "n_draws": "ensemble.dirichlet_draws",
+    "n_splits": "ensemble.crossfit_folds",
+}
+
 LEAVES: dict[str, list[str]] = {}
 for _key in DEFAULTS:
     LEAVES.setdefault(_leaf(_key), []).append(_key)
+for _alias, _key in ALIASES.items():
+    LEAVES.setdefault(_alias, []).append(_key)
 
 
 def _literal(node: ast.expr) -> tuple[bool, Any]:
@@ -337,7 +349,7 @@ def scan() -> tuple[list[str], set[str], int]:
                 refs += 1
                 if key not in DEFAULTS:
                     problems.append(f"{where}: {name} reads {key!r}, not a schema key")
-                elif _leaf(key) != name:
+                elif key not in LEAVES.get(name, []):
                     problems.append(
                         f"{where}: {name} reads the default of {key}, another "
                         f"key's (the schema's {name!r} keys: "

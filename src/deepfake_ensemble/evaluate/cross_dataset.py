@@ -113,7 +113,7 @@ def evaluate_cell(
     test_split: pd.DataFrame,
     val_table: pd.DataFrame,
     cfg: Mapping | None = None,
-    n_boot: int = 1000,
+    n_boot: int = DEFAULTS["ensemble.bootstrap"],
     seed: int = DEFAULTS["ensemble.seed"],
 ) -> tuple[dict, pd.DataFrame]:
     """Metrics of one detector or ensemble in one cell, and its completed

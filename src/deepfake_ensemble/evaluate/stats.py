@@ -444,7 +444,7 @@ def compare_to_best(
     video_df: pd.DataFrame,
     best_name: str,
     best_video_df: pd.DataFrame,
-    n_boot: int = 1000,
+    n_boot: int = DEFAULTS["ensemble.bootstrap"],
     seed: int = DEFAULTS["ensemble.seed"],
     alpha: float = DEFAULTS["evaluation.alpha"],
     all_groups=None,

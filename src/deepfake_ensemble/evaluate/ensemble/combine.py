@@ -138,7 +138,7 @@ def _per_video(scores: np.ndarray, labels: np.ndarray, video_ids) -> tuple:
 def dirichlet_search(
     val_scores,
     val_labels,
-    n_draws: int = 10000,
+    n_draws: int = DEFAULTS["ensemble.dirichlet_draws"],
     seed: int = DEFAULTS["ensemble.seed"],
     level: str = "frame",
     video_ids=None,

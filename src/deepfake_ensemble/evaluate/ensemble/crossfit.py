@@ -27,7 +27,10 @@ FIT_MODES = ("crossfit", "in_sample")
 
 
 def group_folds(
-    labels, groups, n_splits: int = 5, seed: int = DEFAULTS["ensemble.seed"]
+    labels,
+    groups,
+    n_splits: int = DEFAULTS["ensemble.crossfit_folds"],
+    seed: int = DEFAULTS["ensemble.seed"],
 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Stratified folds of rows by group (scikit-learn's StratifiedGroupKFold).
 
@@ -56,7 +59,7 @@ def crossfit(
     y,
     groups,
     mode: str = "crossfit",
-    n_splits: int = 5,
+    n_splits: int = DEFAULTS["ensemble.crossfit_folds"],
     seed: int = DEFAULTS["ensemble.seed"],
 ) -> tuple[object, np.ndarray, dict]:
     """Fit on all rows; validation scores out-of-fold (``mode="crossfit"``).
