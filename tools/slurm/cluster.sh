@@ -269,9 +269,10 @@ EOF
 
 	install_file "$CONF_DIR/gres.conf" 644 root:root <<EOF
 $MARKER
-# Two fake GPUs (counted, bound to no device), so that jobs asking for GPUs
-# can be scheduled here, two GPU jobs side by side on the node's two CPUs.
-NodeName=$host Name=gpu Count=2
+# Two fake GPUs (character devices that every machine has), so that jobs
+# asking for GPUs schedule here, two GPU jobs side by side on the two CPUs.
+NodeName=$host Name=gpu File=/dev/null
+NodeName=$host Name=gpu File=/dev/zero
 EOF
 
 	if [[ ! -s $STATE_DIR/db.pass ]]; then
@@ -406,6 +407,13 @@ node_idle() {
 	[[ $state == idle* || $state == mix* || $state == alloc* ]]
 }
 
+# slurmd registered: the node has a state and answers (no `*`), whichever.
+node_responding() {
+	local state
+	state=$(sinfo -h -N -n "$(host_name)" -o '%t' 2>/dev/null | head -n1)
+	[[ -n $state && $state != *'*' && $state != unk* ]]
+}
+
 cluster_registered() {
 	sacctmgr -n -P show cluster format=cluster 2>/dev/null | grep -qx "$CLUSTER"
 }
@@ -425,8 +433,9 @@ cmd_start() {
 		log "registered cluster '$CLUSTER' in accounting"
 	fi
 	start_slurm_daemon slurmctld "$STATE_DIR/run/slurmctld.pid" scontrol ping
-	start_slurm_daemon slurmd "$STATE_DIR/run/slurmd.pid" node_idle
-	# A node left DOWN/DRAINED by an earlier, killed run.
+	start_slurm_daemon slurmd "$STATE_DIR/run/slurmd.pid" node_responding
+	# A node left DOWN/DRAINED by an earlier, killed run, or drained when an
+	# earlier configuration counted other GPUs.
 	if ! node_idle; then
 		scontrol update nodename="$(host_name)" state=resume 2>/dev/null || true
 		wait_for "node $(host_name) to become idle" node_idle
