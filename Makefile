@@ -75,11 +75,14 @@ demo-cross: setup
 	@echo "HTML report: $(CROSS_DIR)/results/report.html"
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each test module
-# in one of them (its module fixtures made once); the CI-sized workflow run
-# that many modules read is made once and shared (tests/conftest.py).
+# in one of them (its module fixtures made once), in the order of
+# tests/conftest.py (the modules that take minutes first, not xdist's order by
+# test count); the CI-sized workflow run that many modules read is made once
+# and shared.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+		$(PYTEST_ARGS)
 
 # The demo results in README.md are copied from results/summary.md (make demo),
 # those in docs/cross-dataset.md from the cross-dataset demo's cross_dataset.md
