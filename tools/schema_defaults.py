@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from config_doc import _ref_name, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema" / "config.schema.yaml"
@@ -59,12 +60,10 @@ def default(key: str) -> Any:
 
 
 def _resolve(node: dict, defs: dict) -> tuple[dict, str | None]:
-    """``node`` with its ``$ref`` replaced by the definition (the node's own
-    keys win), and the definition's name."""
-    if "$ref" not in node:
-        return node, None
-    name = node["$ref"].rsplit("/", 1)[-1]
-    return {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}, name
+    """``node`` resolved as the reference page resolves it, and the name of
+    the definition it refers to (None without ``$ref``)."""
+    name = _ref_name(node["$ref"]) if "$ref" in node else None
+    return resolve(node, defs), name
 
 
 def walk(node: dict, defs: dict, path: str = "") -> Iterator[tuple[str, Any]]:
