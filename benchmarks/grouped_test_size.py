@@ -1,17 +1,23 @@
 """Size of the AUC comparisons on a clustered test set (a simulation).
 
-Two detectors of equal true AUC score 6 groups x 60 videos (80% fakes) with
+Two detectors of equal true AUC score 6, 12 or 30 groups (360, 360, 900
+videos, 80% fakes), equal or with one group holding 40% of the videos, with
 a per-group, per-detector score shift (``synthetic.clustered_scores``): a
 test of AUC(a) = AUC(b) should reject at 0.05 in 5% of the simulations.
 Compared: plain DeLong (videos independent), the grouped jackknife t-test
-the summary's verdict uses (``stats.grouped_test``), and a paired percentile
-cluster bootstrap of the AUC difference (``--boot`` resamples of the groups;
-reject where the 95% interval of the difference excludes 0).
+with K - 1 degrees of freedom (the verdict's test before unbalanced groups
+were accounted for) and with the degrees of freedom the summary's verdict
+uses (``stats.grouped_test``, ``stats.grouped_df``); with ``--boot N`` also
+a paired percentile cluster bootstrap of the AUC difference (N resamples of
+the groups; reject where the 95% interval of the difference excludes 0).
 
-    .venv/bin/python benchmarks/grouped_test_size.py [--sims 1000] [--boot 500]
+    .venv/bin/python benchmarks/grouped_test_size.py [--sims 1000] [--boot 0]
 
-Prints the rejection rates with their binomial standard errors. Nothing is
-asserted (tests/test_stats.py asserts the grouped test's size).
+Prints the rejection rates with their binomial standard errors, and the
+verdict's test's power against a video-AUC difference of 0.05 at alpha 0.05
+(``stats.power_at`` from each simulation's standard error and degrees of
+freedom, averaged over the simulations).
+Nothing is asserted (tests/test_stats.py asserts the grouped test's size).
 ``--write docs/statistics.md`` puts the table into that file's
 ``grouped-test-size`` block, with the command, the commit and the machine.
 """
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -32,63 +39,94 @@ from deepfake_ensemble.evaluate.stats import (  # noqa: E402
     cluster_bootstrap_aucs,
     delong_test,
     grouped_test,
+    power_at,
 )
 from deepfake_ensemble.ingest.synthetic import clustered_scores  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _markdown import write_table  # noqa: E402
 
+#: (groups, videos per group): 360 videos for 6 and 12 groups, 900 for 30
+DESIGNS = ((6, 60), (12, 30), (30, 30))
+
+
+def bootstrap_rejects(y, a, b, g, n_boot: int, seed: int) -> bool:
+    ids = np.arange(len(y))
+    aucs = [
+        # scores as probabilities (a monotone map: AUCs unchanged)
+        cluster_bootstrap_aucs(ids, y, 1 / (1 + np.exp(-s)), n_boot, seed, "video", g)
+        for s in (a, b)
+    ]
+    diff = aucs[0] - aucs[1]
+    diff = diff[np.isfinite(diff)]
+    lo, hi = np.quantile(diff, [0.025, 0.975])
+    return not lo <= 0 <= hi
+
+
+def rates(args, n_groups, per_group, big_share) -> dict[str, int]:
+    rejected = {"plain DeLong": 0, "grouped jackknife t, K - 1 df": 0}
+    rejected["grouped jackknife t (verdict's df)"] = 0
+    if args.boot:
+        rejected["cluster bootstrap"] = 0
+    power = []
+    for seed in range(args.sims):
+        y, a, b, g = clustered_scores(
+            seed, n_groups, per_group, args.shift_sd, 1.0, args.fake_share, big_share
+        )
+        rejected["plain DeLong"] += delong_test(y, a, b)[3] < 0.05
+        res = grouped_test(y, a, b, g)
+        if res["p"] is not None:
+            t = abs(res["t"])
+            rejected["grouped jackknife t, K - 1 df"] += (
+                2 * student_t.sf(t, res["n_groups"] - 1) < 0.05
+            )
+            rejected["grouped jackknife t (verdict's df)"] += res["p"] < 0.05
+            power.append(power_at(0.05, res["se"], res["df"]) or 0.0)
+        if args.boot:
+            rejected["cluster bootstrap"] += bootstrap_rejects(
+                y, a, b, g, args.boot, seed
+            )
+    return rejected, float(np.mean(power))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=1000)
-    ap.add_argument("--boot", type=int, default=500)
-    ap.add_argument("--groups", type=int, default=6)
-    ap.add_argument("--per-group", type=int, default=60)
+    ap.add_argument("--boot", type=int, default=0)
     ap.add_argument("--shift-sd", type=float, default=1.5)
     ap.add_argument("--fake-share", type=float, default=0.8)
+    ap.add_argument("--big-share", type=float, default=0.4)
     ap.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args()
-    rejected = {"plain DeLong": 0, "grouped jackknife t": 0, "cluster bootstrap": 0}
     started = time.perf_counter()
-    for seed in range(args.sims):
-        y, a, b, g = clustered_scores(
-            seed, args.groups, args.per_group, args.shift_sd, 1.0, args.fake_share
-        )
-        rejected["plain DeLong"] += delong_test(y, a, b)[3] < 0.05
-        rejected["grouped jackknife t"] += grouped_test(y, a, b, g)["p"] < 0.05
-        ids = np.arange(len(y))
-        aucs = [
-            # scores as probabilities (a monotone map: AUCs unchanged)
-            cluster_bootstrap_aucs(
-                ids, y, 1 / (1 + np.exp(-s)), args.boot, seed, "video", g
-            )
-            for s in (a, b)
-        ]
-        diff = aucs[0] - aucs[1]
-        diff = diff[np.isfinite(diff)]
-        lo, hi = np.quantile(diff, [0.025, 0.975])
-        rejected["cluster bootstrap"] += not lo <= 0 <= hi
+    table = {}
+    for n_groups, per_group in DESIGNS:
+        for big in (None, args.big_share):
+            table[(n_groups, per_group, big)] = rates(args, n_groups, per_group, big)
+            print(n_groups, big, table[(n_groups, per_group, big)], flush=True)
     seconds = time.perf_counter() - started
-    print(
-        f"{args.sims} simulations, {args.groups} groups x {args.per_group} videos, "
-        f"shift sd {args.shift_sd}, {args.fake_share:.0%} fakes, "
-        f"{args.boot} bootstrap resamples ({seconds:.1f} s)"
-    )
-    print("test                  rejection rate at 0.05")
+    tests = list(next(iter(table.values()))[0])
     md = [
-        f"{args.sims} simulations, {args.groups} groups × {args.per_group} videos, "
-        f"per-group score shift sd {args.shift_sd}, {args.fake_share:.0%} fakes, "
-        f"equal true AUCs, {args.boot} bootstrap resamples:",
+        f"{args.sims} simulations per design, per-group score shift sd "
+        f"{args.shift_sd}, {args.fake_share:.0%} fakes, equal true AUCs"
+        + (f", {args.boot} bootstrap resamples" if args.boot else "")
+        + f" ({seconds:.0f} s). Rejection rate at 0.05 (binomial standard error "
+        f"about {math.sqrt(0.05 * 0.95 / args.sims):.1%}); the target is "
+        "[3%, 6.5%]:",
         "",
-        "| test | rejection rate at 0.05 | standard error |",
-        "|---|---:|---:|",
+        "| groups | videos | balance | "
+        + " | ".join(tests)
+        + " | power at ΔAUC 0.05 (verdict's test) |",
+        "|---:|---:|---|" + "---:|" * (len(tests) + 1),
     ]
-    for name, n in rejected.items():
-        rate = n / args.sims
-        se = math.sqrt(rate * (1 - rate) / args.sims)
-        print(f"{name:<22}{rate:.3f} +- {se:.3f}")
-        md.append(f"| {name} | {rate:.1%} | {se:.1%} |")
+    for (n_groups, per_group, big), (rejected, power) in table.items():
+        balance = f"one group {big:.0%}" if big else "equal"
+        cells = " | ".join(f"{rejected[t] / args.sims:.1%}" for t in tests)
+        md.append(
+            f"| {n_groups} | {n_groups * per_group} | {balance} | {cells} "
+            f"| {power:.0%} |"
+        )
+    print("\n".join(md))
     if args.write:
         write_table(args.write, "grouped-test-size", __file__, md)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CI_CONFIG, ROOT, SNAKEMAKE_ENV, snakemake
+from conftest import CI_CONFIG, ROOT, SNAKEMAKE_ENV, demo_threads, snakemake
 
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate import cross_dataset as crossdomain
@@ -336,10 +336,21 @@ def test_matrix_drop_table_and_best_member_comparison():
     assert a_to_b["best_member"] == "frame"
     assert a_to_b["diff"] > 0 and a_to_b["verdict"] == "better"
     assert (cross["grouped_p_holm"] >= cross["grouped_p"]).all()
+    # one Holm family over every ensemble's cross-domain comparisons
+    np.testing.assert_allclose(
+        cross["grouped_p_holm"], crossdomain.holm(list(cross["grouped_p"]))
+    )
+    assert cross["power"].between(0, 1).all()
     per = crossdomain.ensemble_vs_members(comparisons, drop)
     assert crossdomain.choose_best_ensemble(per) == "mix"
     text = crossdomain.answer("mix", per, comparisons)
     assert "`mix`" in text and "tested on `b`" in text
+    # the yes/no is the tests': better in a cell, worse in none
+    n_better = int((cross["verdict"] == "better").sum())
+    assert (n_better > 0 and (cross["verdict"] != "worse").all()) == (
+        "**yes**: significantly better in" in text
+    )
+    assert "Descriptive, untested: mean cross-domain video AUC" in text
 
 
 # ------------------------------------------------- ensembles: fit, then apply
@@ -557,6 +568,7 @@ def test_two_dataset_demo_writes_a_two_by_two_matrix(tmp_path):
         "--configfile",
         str(CI_CONFIG),
         str(overlay),
+        *demo_threads(),
         "--cores",
         "2",
         timeout=3600,

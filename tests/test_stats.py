@@ -3,21 +3,30 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as student_t
 from sklearn.metrics import roc_auc_score
 
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.stats import (
+    bell_mccaffrey_df,
     bootstrap_auc_ci,
     cluster_bootstrap_aucs,
     compare_to_best,
     dataset_of,
     delong_covariance,
     delong_test,
+    detectable_difference,
+    effective_groups,
+    group_shares,
     grouped_auc_jackknife,
+    grouped_df,
     grouped_test,
     holm,
+    holm_matched_interval,
     per_dataset_metrics,
     per_dataset_table,
+    power_at,
+    verdict_of,
 )
 from deepfake_ensemble.ingest.synthetic import clustered_scores
 
@@ -304,8 +313,10 @@ def test_grouped_test_by_hand_and_with_singleton_groups():
     from scipy.stats import t
 
     assert res["se"] == pytest.approx(se)
-    assert res["df"] == 7 and res["n_groups"] == 8
-    assert res["p"] == pytest.approx(2 * t.sf(abs(res["diff"] / se), 7))
+    # 8 groups of 15, their class balance a little unequal: nearly 7 df
+    df = grouped_df(group_shares(y, g))
+    assert res["df"] == df and 6.9 < df < 7 and res["n_groups"] == 8
+    assert res["p"] == pytest.approx(2 * t.sf(abs(res["diff"] / se), df))
     assert res["diff_ci_lo"] < res["diff"] < res["diff_ci_hi"]
     # one video a group: the ordinary jackknife, close to DeLong
     single = grouped_test(y, a, b, np.arange(120))
@@ -316,18 +327,86 @@ def test_grouped_test_by_hand_and_with_singleton_groups():
     assert grouped_test(y, a, a, g)["p"] == 1.0
 
 
-def test_grouped_test_keeps_its_size_on_clustered_data():
-    """6 groups x 60 videos, two detectors of equal true AUC with per-group
-    score shifts (80% fakes): over 600 seeded simulations the grouped test
-    rejects at 0.05 within [0.02, 0.08], plain DeLong well above 0.10."""
+@pytest.mark.parametrize(
+    "n_groups, per_group, big_share",
+    [(6, 60, None), (30, 30, 0.4)],
+    ids=["6 equal", "30 one at 40%"],
+)
+def test_grouped_test_keeps_its_size_on_clustered_data(n_groups, per_group, big_share):
+    """Two detectors of equal true AUC with per-group score shifts (80%
+    fakes), 6 equal groups or 30 with one holding 40% of the videos (where
+    K - 1 degrees of freedom reject about 7%): over 600 seeded simulations
+    the grouped test rejects at 0.05 within [0.02, 0.08] (0.05 +- 3.4
+    binomial standard errors), plain DeLong above it (above 0.10 with equal
+    groups)."""
     n_sims = 600
     delong = grouped = 0
     for seed in range(n_sims):
-        y, a, b, g = clustered_scores(seed, n_groups=6, per_group=60, fake_share=0.8)
+        y, a, b, g = clustered_scores(
+            seed, n_groups, 360 // n_groups, fake_share=0.8, big_share=big_share
+        )
         delong += delong_test(y, a, b)[3] < 0.05
         grouped += grouped_test(y, a, b, g)["p"] < 0.05
     assert 0.02 <= grouped / n_sims <= 0.08
-    assert delong / n_sims > 0.10
+    assert delong > grouped and (big_share or delong / n_sims > 0.10)
+
+
+def test_degrees_of_freedom_follow_the_balance_of_the_groups():
+    equal = np.full(12, 1 / 12)
+    assert bell_mccaffrey_df(equal) == pytest.approx(11)
+    assert grouped_df(equal) == pytest.approx(11)
+    assert effective_groups(equal) == pytest.approx(12)
+    big = np.r_[0.4, np.full(29, 0.6 / 29)]
+    assert bell_mccaffrey_df(big) < grouped_df(big) < 29
+    assert effective_groups(big) == pytest.approx(1 / (0.16 + 29 * (0.6 / 29) ** 2))
+    # shares: half the fakes' share and half the reals'
+    y = np.array([1, 1, 1, 0, 1, 0])
+    g = np.array(["a", "a", "a", "a", "b", "b"])
+    assert group_shares(y, g) == pytest.approx(
+        [(3 / 4 + 1 / 2) / 2, (1 / 4 + 1 / 2) / 2]
+    )
+
+
+def test_holm_matched_intervals_exclude_zero_exactly_when_holm_rejects():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        m = int(rng.integers(1, 10))
+        diff = rng.normal(0, 0.05, m)
+        se = rng.uniform(0.005, 0.05, m)
+        df = rng.uniform(2, 30, m)
+        p = 2 * student_t.sf(np.abs(diff / se), df)
+        for d, s, f, p_raw, p_adj in zip(diff, se, df, p, holm(p), strict=True):
+            lo, hi, level = holm_matched_interval(d, s, f, p_raw, p_adj, 0.05)
+            assert 0.95 <= level < 1
+            assert (lo > 0 or hi < 0) == (p_adj < 0.05), (d, s, f, p_raw, p_adj)
+    assert holm_matched_interval(0.1, None, 5, 0.01, 0.02) == (None, None, None)
+
+
+def test_power_and_detectable_difference_agree_with_a_simulation():
+    se, df, level = 0.02, 8.0, 0.05 / 6
+    mdd = detectable_difference(se, df, level, 0.8)
+    assert power_at(mdd, se, df, level) == pytest.approx(0.8, abs=1e-6)
+    assert power_at(0.0, se, df, level) == pytest.approx(level)
+    # the t-test's rejection rate when the estimate is N(delta, se) and its
+    # standard error an independent se * sqrt(chi2_df / df)
+    rng = np.random.default_rng(0)
+    est = rng.normal(0.05, se, 200_000)
+    sd = se * np.sqrt(rng.chisquare(df, est.size) / df)
+    crit = student_t.ppf(1 - level / 2, df)
+    assert np.mean(np.abs(est / sd) > crit) == pytest.approx(
+        power_at(0.05, se, df, level), abs=0.005
+    )
+    assert power_at(0.05, None, df) is None
+
+
+def test_verdicts_say_inconclusive_when_power_is_low():
+    assert verdict_of(0.01, 0.1) == "better" and verdict_of(0.01, -0.1) == "worse"
+    assert verdict_of(0.3, 0.02, power=0.9) == "no significant difference"
+    assert verdict_of(0.3, 0.02, power=0.3) == "inconclusive"
+    assert verdict_of(0.3, 0.02, power=0.3, target_power=0) == (
+        "no significant difference"
+    )
+    assert verdict_of(None, 0.02, power=0.9) == "not testable"
 
 
 def test_holm_adjustment():
@@ -368,7 +447,7 @@ def test_compare_to_best_uses_groups():
     other = weak.assign(score=weak["score"].sample(frac=1, random_state=1).to_numpy())
     grouped = [w.assign(group=[f"g{i % 5}" for i in range(60)]) for w in (weak, other)]
     c = compare_to_best("x", grouped[1], "best", grouped[0], n_boot=50)
-    assert c["n_groups"] == 5 and c["df"] == 4
+    assert c["n_groups"] == 5 and c["df"] == pytest.approx(4)
     assert c["p_grouped"] is not None and c["p"] is not None
     plain = compare_to_best("x", other, "best", weak, n_boot=50)
     assert plain["n_groups"] == 60

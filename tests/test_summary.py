@@ -5,7 +5,7 @@ import pytest
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.ensemble import build_ensemble
 from deepfake_ensemble.evaluate.metrics import evaluate
-from deepfake_ensemble.evaluate.stats import holm
+from deepfake_ensemble.evaluate.stats import detectable_difference, holm, power_at
 from deepfake_ensemble.evaluate.summary import (
     SUMMARY_COLUMNS,
     build_summary,
@@ -15,6 +15,7 @@ from deepfake_ensemble.evaluate.summary import (
     plot_training_curves,
     plot_weights,
     summary_notes,
+    vote_rule,
     write_summary,
 )
 from deepfake_ensemble.layout import ENSEMBLE_NAMES
@@ -121,7 +122,10 @@ def test_write_summary(study, tmp_path):
     assert list(back["name"]) == list(df["name"])
     md = (tmp_path / "summary.md").read_text()
     assert "| name | variant | members | video AUC | 95% CI |" in md
-    assert "| delong_p | grouped_p (Holm) | family | verdict |" in md
+    assert (
+        "| delong_p | grouped_p (Holm) | family | ΔAUC [Holm-level CI] | power "
+        "| verdict |"
+    ) in md
     assert md.count("\n| ") == len(df) + 1  # header + one line a row
     assert "## Verdicts" in md and "best2_soft: video AUC" in md
     assert "## Rules" in md and "- study: fraction of members voting fake" in md
@@ -245,12 +249,28 @@ def test_grouped_comparisons_and_holm_family(grouped):
         expected = holm(list(family["grouped_p_vs_best"]))
         np.testing.assert_allclose(family["grouped_p_holm"], expected)
     assert (tested["grouped_df"] == 5).all()
-    for _, row in tested.iterrows():
-        if row["grouped_p_holm"] < 0.05:
+    sizes = tested["holm_family"].map(tested["holm_family"].value_counts())
+    for (_, row), size in zip(tested.iterrows(), sizes, strict=True):
+        level = 0.05 / size  # power at the Bonferroni level of the family
+        se = abs(row["auc_diff_vs_best"] / row["grouped_t_vs_best"])
+        power = power_at(0.05, se, row["grouped_df"], level)
+        assert row["power_at_relevant"] == pytest.approx(power)
+        assert row["detectable_diff"] == pytest.approx(
+            detectable_difference(se, row["grouped_df"], level, 0.8)
+        )
+        significant = row["grouped_p_holm"] < 0.05
+        if significant:
             want = "better" if row["auc_diff_vs_best"] > 0 else "worse"
+        elif power < 0.8:
+            want = "inconclusive"
         else:
             want = "no significant difference"
         assert row["verdict"] == want
+        # the Holm-level interval agrees with the verdict
+        lo, hi = row["auc_diff_ci_holm_lo"], row["auc_diff_ci_holm_hi"]
+        assert (lo > 0 or hi < 0) == significant
+        assert lo <= row["auc_diff_ci_lo"] and row["auc_diff_ci_hi"] <= hi
+        assert row["n_groups_effective"] == pytest.approx(6, rel=0.2)
         assert "grouped p (Holm)" in row["sentence"] and "DeLong" in row["sentence"]
     assert tested["delong_p_vs_best"].between(0, 1).all()
     notes = summary_notes(df, splits["test"])
@@ -270,3 +290,29 @@ def test_thresholds_and_variants(grouped):
     assert rows.loc["all_hard@video", "variant"].startswith("ours:")
     assert rows.loc["capsule", "variant"] == "study: single detector"
     assert rows.loc["best2_soft", "val_scores"].startswith("out_of_fold")
+
+
+def test_a_threshold_on_a_hard_vote_names_the_rule_it_implies(grouped):
+    assert vote_rule(0.25, 2, True) == "OR, 1 of 2 members vote fake"
+    assert vote_rule(0.5, 2, True) == "AND, 2 of 2 members vote fake"
+    assert vote_rule(0.5, 4, True) == "3 of 4 members vote fake"
+    assert vote_rule(0.8, 4, True) == "AND, 4 of 4 members vote fake"
+    assert vote_rule(1.0, 4, True) == "never fake"
+    assert vote_rule(-0.1, 4, True) == "always fake"
+    assert vote_rule(0.3, 4, False) == "mean vote share over frames > 0.300"
+    assert vote_rule(None, 2, True) == ""
+    *_, df = grouped
+    rows = df.set_index("name")
+    hard = [n for n in rows.index if n.removesuffix("@video").endswith("_hard")]
+    assert hard
+    for name in hard:
+        row = rows.loc[name]
+        m = row["members"].count("+") + 1
+        assert row["rule_at_val_threshold"] == vote_rule(
+            row["val_threshold"], m, name.endswith("@video")
+        )
+    assert (
+        rows.loc[[n for n in rows.index if "soft" in n], "rule_at_val_threshold"]
+        .isna()
+        .all()
+    )

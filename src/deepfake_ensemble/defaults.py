@@ -78,6 +78,8 @@ DEFAULTS: dict[str, Any] = {
     "evaluation.no_face_score": 0.5,
     "evaluation.threshold_rule": "youden",
     "evaluation.alpha": 0.05,
+    "evaluation.relevant_difference": 0.05,
+    "evaluation.target_power": 0.8,
 }
 
 

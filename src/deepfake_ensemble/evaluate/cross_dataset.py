@@ -22,9 +22,14 @@ From the matrix:
   in every cross-domain cell the ensemble and that member are compared on
   the same test videos with the paired grouped jackknife test
   (:func:`deepfake_ensemble.evaluate.stats.compare_to_best`), the p-values
-  Holm-corrected over the ensemble's cross-domain cells (one per target
-  dataset and training set). The ensemble the summary answers for is the
-  one with the highest mean *validation* video AUC (chosen on validation).
+  Holm-corrected over every cross-domain comparison of every ensemble (one
+  family: each ensemble's cells, one per target dataset and training set);
+  a cell that is not significant is "inconclusive" where the test's power
+  against ``evaluation.relevant_difference`` (at the family's Bonferroni
+  level) is below ``evaluation.target_power``. The ensemble the summary
+  answers for is the one with the highest mean *validation* video AUC
+  (chosen on validation); its yes/no comes from these tests, and the mean
+  AUC difference beside it is descriptive.
 
 NumPy, pandas, scipy, scikit-learn and matplotlib only.
 """
@@ -41,7 +46,7 @@ import pandas as pd
 from ..defaults import DEFAULTS
 from .ensemble import rank_by_validation
 from .metrics import defined, get_pyplot, save_figure
-from .stats import bootstrap_auc_ci, compare_to_best, holm, verdict_of
+from .stats import bootstrap_auc_ci, compare_to_best, holm, power_at, verdict_of
 from .videos import (
     evaluate_on_split,
     evaluation_config,
@@ -98,6 +103,7 @@ COMPARISON_COLUMNS = [
     "n_groups",
     "grouped_p",
     "grouped_p_holm",
+    "power",
     "verdict",
 ]
 
@@ -294,6 +300,8 @@ def member_comparisons(
     cfg = dict(cfg or {})
     ev = evaluation_config(evaluation)
     alpha = float(ev["alpha"])
+    relevant = float(ev["relevant_difference"])
+    target_power = float(ev["target_power"])
     n_boot = int(cfg.get("bootstrap", DEFAULTS["ensemble.bootstrap"]))
     seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     best = best_members(ensembles, val_metrics)
@@ -332,6 +340,8 @@ def member_comparisons(
                 n_videos=c["n_videos"],
                 n_groups=c["n_groups"],
                 grouped_p=c["p_grouped"],
+                _se=c["se"],
+                _df=c["df"],
             )
             rows.append(row)
     for row in rows:
@@ -339,12 +349,15 @@ def member_comparisons(
             a, b = defined(row.get("ensemble_auc")), defined(row.get("member_auc"))
             row["diff"] = None if a is None or b is None else a - b
         row["verdict"] = "in domain (not tested)"
-    for e in dict.fromkeys(r["ensemble"] for r in rows):
-        cross = [r for r in rows if r["ensemble"] == e and not r["in_domain"]]
-        adjusted = holm([r.get("grouped_p") for r in cross])
-        for r, p in zip(cross, adjusted, strict=True):
-            r["grouped_p_holm"] = p
-            r["verdict"] = verdict_of(p, r["diff"], alpha)
+    # one Holm family: every cross-domain comparison of every ensemble
+    cross = [r for r in rows if not r["in_domain"]]
+    adjusted = holm([r.get("grouped_p") for r in cross])
+    bonferroni = alpha / max(sum(p is not None for p in adjusted), 1)
+    for r, p in zip(cross, adjusted, strict=True):
+        power = power_at(relevant, r.get("_se"), r.get("_df"), bonferroni)
+        r["grouped_p_holm"] = p
+        r["power"] = power
+        r["verdict"] = verdict_of(p, r["diff"], alpha, power, target_power)
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -468,32 +481,42 @@ def answer(
         (comparisons["ensemble"] == best) & ~comparisons["in_domain"].astype(bool)
     ]
     diff = defined(e["diff"])
-    if diff is None:
-        verdict = "cannot be said (an AUC is undefined)"
-    elif diff > 0:
-        verdict = "**yes**: its mean cross-domain AUC is higher"
-    elif diff < 0:
-        verdict = "**no**: its mean cross-domain AUC is lower"
+    n_better = int((cross["verdict"] == "better").sum())
+    n_worse = int((cross["verdict"] == "worse").sum())
+    n_family = int(
+        (
+            ~comparisons["in_domain"].astype(bool) & comparisons["grouped_p"].notna()
+        ).sum()
+    )
+    if n_better and not n_worse:
+        verdict = "**yes**: significantly better in"
+    elif n_worse and not n_better:
+        verdict = "**no**: significantly worse in"
+    elif n_better and n_worse:
+        verdict = "**mixed**: better and worse in"
     else:
-        verdict = "**no**: its mean cross-domain AUC is the same"
+        verdict = "**not shown**: no significant difference in"
     lines = [
         f"The ensemble chosen on validation (highest mean validation video AUC, "
         f"{_fmt(e['mean_val_video_auc'])}) is `{best}`; its best member per "
         f"training set (highest validation video AUC) is {e['best_members']}. "
-        f"Mean cross-domain video AUC: `{best}` {_fmt(e['cross_domain_auc'])}, "
-        f"its best member {_fmt(e['best_member_cross_domain_auc'])}, difference "
-        f"{'n/a' if diff is None else f'{diff:+.3f}'}: {verdict}.",
+        f"The answer, from the paired grouped tests of the video-AUC difference "
+        f"on each target's test videos, Holm-corrected over the {n_family} "
+        f"cross-domain comparisons of every ensemble: {verdict} "
+        f"{n_better or n_worse or len(cross)} of its {len(cross)} cross-domain "
+        f"cell(s). Descriptive, untested: mean cross-domain video AUC `{best}` "
+        f"{_fmt(e['cross_domain_auc'])}, its best member "
+        f"{_fmt(e['best_member_cross_domain_auc'])}, difference "
+        f"{'n/a' if diff is None else f'{diff:+.3f}'}.",
         "",
     ]
     if len(cross):
-        n_better = int((cross["verdict"] == "better").sum())
-        n_worse = int((cross["verdict"] == "worse").sum())
+        n_inconclusive = int((cross["verdict"] == "inconclusive").sum())
         lines.append(
-            f"Per target dataset (paired grouped jackknife test of the video-AUC "
-            f"difference on the target's test videos, Holm-corrected over the "
-            f"{len(cross)} cross-domain comparison(s); alpha as configured): "
-            f"better in {n_better}, worse in {n_worse}, no significant "
-            f"difference or not testable in {len(cross) - n_better - n_worse}."
+            f"Per target dataset: better in {n_better}, worse in {n_worse}, "
+            f"inconclusive (too little power) in {n_inconclusive}, no significant "
+            f"difference or not testable in "
+            f"{len(cross) - n_better - n_worse - n_inconclusive}."
         )
         lines.append("")
         for r in cross.itertuples(index=False):

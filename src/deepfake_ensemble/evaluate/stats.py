@@ -6,10 +6,18 @@
   the areas under correlated receiver operating characteristic curves".
 * :func:`grouped_test` - paired test of two AUCs on grouped examples
   (videos of one identity or one original are not independent): the
-  delete-a-group jackknife variance of the AUC difference, Student's t with
-  K - 1 degrees of freedom; :func:`grouped_auc_jackknife` computes the
+  delete-a-group jackknife variance of the AUC difference and Student's t
+  with degrees of freedom that shrink when groups are unbalanced
+  (:func:`grouped_df`); :func:`grouped_auc_jackknife` computes the
   leave-one-group-out AUCs from mid-ranks.
-* :func:`holm` - Holm's step-down correction of a family of p-values.
+* :func:`holm` - Holm's step-down correction of a family of p-values;
+  :func:`holm_matched_interval` - the difference interval whose level
+  matches a Holm-adjusted p-value (it excludes 0 exactly when the adjusted
+  p-value is below alpha).
+* :func:`power_at`, :func:`detectable_difference` - the power of a grouped
+  test against a given AUC difference and the smallest difference it detects
+  with a given power; :func:`verdict_of` says "inconclusive" where a
+  non-significant test had too little power.
 * :func:`bootstrap_auc_ci` - percentile bootstrap interval of an AUC that
   resamples *clusters* (groups of videos; each video its own by default),
   paired across detectors through a shared seed and cluster list.
@@ -26,7 +34,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.stats import norm, rankdata
+from scipy.optimize import brentq
+from scipy.stats import nct, norm, rankdata
 from scipy.stats import t as student_t
 
 from deepfake_ensemble.defaults import DEFAULTS
@@ -172,6 +181,60 @@ def grouped_auc_jackknife(labels, score_rows, groups) -> dict:
     }
 
 
+def group_shares(labels, groups) -> np.ndarray:
+    """Each group's share of an AUC, in the order of the sorted group names.
+
+    The AUC is the mean of the positives' and the negatives' placements, so
+    group g carries ``(P_g / P + N_g / N) / 2`` of it (P_g, N_g: its fakes
+    and reals); the shares sum to 1 and are equal for equal groups of equal
+    class balance."""
+    y = np.asarray(labels).astype(int)
+    gi, uniques = _codes(groups)
+    pos = y == 1
+    p_g = np.bincount(gi[pos], minlength=uniques.size) / max(int(pos.sum()), 1)
+    n_g = np.bincount(gi[~pos], minlength=uniques.size) / max(int((~pos).sum()), 1)
+    return (p_g + n_g) / 2
+
+
+def effective_groups(shares) -> float:
+    """The effective number of groups ``1 / sum(s_g^2)`` (K for K equal
+    groups, fewer when some groups carry more of the AUC)."""
+    s = np.asarray(shares, dtype=float)
+    return float(1.0 / np.sum(s**2)) if s.size else 0.0
+
+
+def bell_mccaffrey_df(shares) -> float:
+    """Bell-McCaffrey degrees of freedom of the CR2 variance of a statistic
+    that is a sum of group contributions with shares ``s_g``, under the
+    working model of independent videos (group g's contribution has variance
+    proportional to ``s_g``): ``tr(B W)^2 / tr((B W)^2)`` with
+    ``B = M' diag(1 / (1 - s)) M``, ``M = I - s 1'``, ``W = diag(s)``
+    (Bell and McCaffrey 2002; Imbens and Kolesar 2016). K - 1 for equal
+    groups; fewer when one group carries much of the statistic."""
+    s = np.asarray(shares, dtype=float)
+    k = s.size
+    if k < 2 or np.any(s >= 1):
+        return float(max(k - 1, 0))
+    m = np.eye(k) - np.outer(s, np.ones(k))
+    bw = m.T @ np.diag(1 / (1 - s)) @ m @ np.diag(s)
+    return float(np.trace(bw) ** 2 / np.trace(bw @ bw))
+
+
+def grouped_df(shares) -> float:
+    """Degrees of freedom of the grouped jackknife t-test: the midpoint of
+    K - 1 and the Bell-McCaffrey value (:func:`bell_mccaffrey_df`).
+
+    Chosen by simulation (``benchmarks/grouped_test_size.py``): with equal
+    groups both are K - 1, and the jackknife t-test holds its size; with one
+    group holding 40% of the videos K - 1 rejects a true null in up to 7% at
+    alpha = 0.05 (30 groups), Bell-McCaffrey's value with the jackknife's
+    variance (which already inflates the large group's residual) in as few
+    as 1.6% (12 groups); the midpoint stays within 3.2-6.4% at 6, 12 and 30
+    groups, equal or unbalanced, weak or strong group effects."""
+    s = np.asarray(shares, dtype=float)
+    return float((s.size - 1 + bell_mccaffrey_df(s)) / 2)
+
+
 def grouped_test(
     labels, scores_a, scores_b, groups, alpha: float = DEFAULTS["evaluation.alpha"]
 ) -> dict:
@@ -180,16 +243,18 @@ def grouped_test(
     The variance of the AUC difference is the delete-a-group jackknife
     (CV3, the small-sample form of the cluster-robust DeLong variance):
     ``(K - 1) / K * sum_i (d_(-i) - mean d_(-))^2`` over the K groups, and
-    ``t = d / se`` is referred to Student's t with K - 1 degrees of freedom
-    (Cameron and Miller 2015, "A practitioner's guide to cluster-robust
-    inference"). With one group per example it is the ordinary jackknife of
-    the paired AUC difference, close to DeLong's test. On 6 groups x 60
-    videos with group-level score shifts it keeps its size where DeLong and
-    a percentile cluster bootstrap reject about twice too often
-    (``tests/test_stats.py``, ``benchmarks/grouped_test_size.py``).
+    ``t = d / se`` is referred to Student's t (Cameron and Miller 2015, "A
+    practitioner's guide to cluster-robust inference") with :func:`grouped_df`
+    degrees of freedom: K - 1 for equal groups, fewer for unbalanced ones.
+    With one group per example it is the ordinary jackknife of the paired
+    AUC difference, close to DeLong's test. On clustered simulated test sets
+    it keeps its size where DeLong and a percentile cluster bootstrap reject
+    about twice too often (``tests/test_stats.py``,
+    ``benchmarks/grouped_test_size.py``).
 
     Returns ``auc_a, auc_b, diff, se, t, df, p, diff_ci_lo, diff_ci_hi
-    (1 - alpha, t-based), n_groups``; ``p`` and the interval are ``None``
+    (1 - alpha, t-based, unadjusted), n_groups, n_effective``
+    (:func:`effective_groups`); ``p`` and the interval are ``None``
     with fewer than two groups or when deleting some group leaves one class
     (the jackknife is undefined there). A zero variance gives t = 0, p = 1
     for equal AUCs and no test (``None``) for different ones: every group
@@ -200,17 +265,20 @@ def grouped_test(
     auc_a, auc_b = (float(a) for a in jk["aucs"])
     diff = auc_a - auc_b
     k = jk["n_groups"]
+    shares = group_shares(labels, groups)
+    df = grouped_df(shares)
     out = {
         "auc_a": auc_a,
         "auc_b": auc_b,
         "diff": diff,
         "se": None,
         "t": None,
-        "df": k - 1,
+        "df": df,
         "p": None,
         "diff_ci_lo": None,
         "diff_ci_hi": None,
         "n_groups": k,
+        "n_effective": effective_groups(shares),
     }
     d_loo = jk["loo"][0] - jk["loo"][1]
     if k < 2 or not np.isfinite(d_loo).all():
@@ -223,11 +291,11 @@ def grouped_test(
     else:
         se = math.sqrt(var)
         t = diff / se
-    half = float(student_t.ppf(1 - alpha / 2, k - 1)) * se
+    half = float(student_t.ppf(1 - alpha / 2, df)) * se
     out.update(
         se=se,
         t=float(t),
-        p=float(2 * student_t.sf(abs(t), k - 1)),
+        p=float(2 * student_t.sf(abs(t), df)),
         diff_ci_lo=diff - half,
         diff_ci_hi=diff + half,
     )
@@ -254,6 +322,58 @@ def holm(pvalues) -> list[float | None]:
     for rank, j in enumerate(order):
         out[idx[j]] = float(adj[rank])
     return out
+
+
+def holm_matched_interval(
+    diff, se, df, p, p_holm, alpha: float = DEFAULTS["evaluation.alpha"]
+) -> tuple[float | None, float | None, float | None]:
+    """The t-interval of a difference at the level its Holm adjustment used.
+
+    Holm multiplies the row's p-value by ``c = p_holm / p`` (at most the
+    family's size); the interval at confidence ``1 - alpha / c`` excludes 0
+    exactly when ``p_holm < alpha``, so that an interval and its verdict
+    never disagree. It is not a simultaneous interval for the family (those
+    are wider: Bonferroni's uses the family's size for every row). Returns
+    ``(lo, hi, level)``; ``None`` where there is no test."""
+    diff, se, df = defined(diff), defined(se), defined(df)
+    p, p_holm = defined(p), defined(p_holm)
+    if None in (diff, se, df, p, p_holm) or p <= 0:
+        return None, None, None
+    level = alpha * min(p / p_holm, 1.0) if p_holm > 0 else alpha
+    half = float(student_t.ppf(1 - level / 2, df)) * se
+    return diff - half, diff + half, 1 - level
+
+
+def power_at(
+    delta, se, df, level: float = DEFAULTS["evaluation.alpha"]
+) -> float | None:
+    """Power of the two-sided grouped t-test at ``level`` against a true
+    difference ``delta``, its standard error ``se`` and ``df`` (noncentral
+    t); ``None`` without a standard error."""
+    se, df = defined(se), defined(df)
+    if se is None or df is None or se <= 0 or df <= 0:
+        return None
+    crit = float(student_t.ppf(1 - level / 2, df))
+    ncp = abs(float(delta)) / se
+    power = float(nct.sf(crit, df, ncp) + nct.cdf(-crit, df, ncp))
+    if not math.isfinite(power):  # far in the tail: the normal limit
+        power = float(norm.sf(crit - ncp) + norm.cdf(-crit - ncp))
+    return min(max(power, 0.0), 1.0)
+
+
+def detectable_difference(
+    se, df, level: float = DEFAULTS["evaluation.alpha"], power: float = 0.8
+) -> float | None:
+    """The smallest AUC difference the grouped t-test at ``level`` detects
+    with probability ``power`` (:func:`power_at` solved for the difference;
+    about ``(t_(1 - level/2) + t_power) * se``, the usual minimum detectable
+    difference)."""
+    se, df = defined(se), defined(df)
+    if se is None or df is None or se <= 0 or df <= 0:
+        return None
+    crit = float(student_t.ppf(1 - level / 2, df))
+    guess = (crit + float(student_t.ppf(power, df))) * se
+    return float(brentq(lambda d: power_at(d, se, df, level) - power, 0.0, 2 * guess))
 
 
 def _video_table(video_ids, labels, scores) -> pd.DataFrame:
@@ -405,14 +525,27 @@ def _fmt_p(p) -> str:
     return "n/a" if p is None else f"{p:.3g}"
 
 
-def verdict_of(p, diff, alpha: float = DEFAULTS["evaluation.alpha"]) -> str:
-    """ "better" / "worse" where ``p < alpha`` (sign of ``diff``), else "no
-    significant difference"; "not testable" without a p-value."""
+def verdict_of(
+    p,
+    diff,
+    alpha: float = DEFAULTS["evaluation.alpha"],
+    power=None,
+    target_power: float = DEFAULTS["evaluation.target_power"],
+) -> str:
+    """ "better" / "worse" where ``p < alpha`` (sign of ``diff``); where not,
+    "inconclusive" when the test's ``power`` against the relevant difference
+    is below ``target_power`` (it could not have told that difference from
+    none), else "no significant difference"; "not testable" without a
+    p-value (or without a power where one was asked for: ``power=None`` with
+    ``target_power`` 0 skips the power rule)."""
     p = defined(p)
     if p is None:
         return "not testable"
     if p < alpha:
         return "better" if diff > 0 else "worse"
+    power = defined(power)
+    if target_power > 0 and (power is None or power < target_power):
+        return "inconclusive"
     return "no significant difference"
 
 
@@ -425,17 +558,34 @@ def comparison_sentence(c: Mapping, p_used=None, p_label: str = "grouped p") -> 
             "no comparison with the best single model."
         )
     p_used = c["p_grouped"] if p_used is None else p_used
-    ci = (
-        f"[{_fmt(c['diff_ci_lo'])}, {_fmt(c['diff_ci_hi'])}]"
-        if c["diff_ci_lo"] is not None
-        else "[n/a]"
+    lo, hi = c.get("diff_ci_adj_lo"), c.get("diff_ci_adj_hi")
+    if lo is not None and c.get("diff_ci_adj_level") is not None:
+        ci = (
+            f"[{_fmt(lo)}, {_fmt(hi)}] ({c['diff_ci_adj_level']:.1%}, "
+            f"matching the Holm-adjusted p; unadjusted 95% "
+            f"[{_fmt(c['diff_ci_lo'])}, {_fmt(c['diff_ci_hi'])}])"
+        )
+    elif c["diff_ci_lo"] is not None:
+        ci = f"[{_fmt(c['diff_ci_lo'])}, {_fmt(c['diff_ci_hi'])}] (95%, unadjusted)"
+    else:
+        ci = "[n/a]"
+    effective = c.get("n_effective")
+    groups = f"{c['n_groups']} groups" + (
+        f" ({effective:.1f} effective)" if effective is not None else ""
     )
+    power = ""
+    if c.get("power") is not None:
+        power = (
+            f"; power {c['power']:.0%} against a difference of "
+            f"{c['relevant_difference']:g}, smallest difference detected with "
+            f"{c['target_power']:.0%} power {_fmt(c['detectable'])}"
+        )
     return (
         f"{c['name']}: video AUC {_fmt(c['auc'])} [{_fmt(c['ci_lo'])}, "
         f"{_fmt(c['ci_hi'])}] vs best single {c['best']} {_fmt(c['best_auc'])}; "
-        f"difference {c['diff']:+.3f} {ci} over {c['n_groups']} groups, "
-        f"{p_label} = {_fmt_p(p_used)} (plain DeLong p = {_fmt_p(c['p'])}) "
-        f"— {c['verdict']}."
+        f"difference {c['diff']:+.3f} {ci} over {groups}, "
+        f"{p_label} = {_fmt_p(p_used)} (plain DeLong p = {_fmt_p(c['p'])})"
+        f"{power} — {c['verdict']}."
     )
 
 
@@ -463,8 +613,10 @@ def compare_to_best(
     ``alpha``, else "no significant difference" (a summary corrects the p-
     values for multiplicity first: :func:`holm`). Returns ``name, best,
     n_videos, n_groups, auc, ci_lo, ci_hi, best_auc, best_ci_lo, best_ci_hi,
-    diff, diff_ci_lo, diff_ci_hi, t_grouped, df, p_grouped, z, p, verdict,
-    sentence`` (``z, p``: DeLong).
+    diff, diff_ci_lo, diff_ci_hi, t_grouped, df, p_grouped, se, n_effective,
+    z, p, verdict, sentence`` (``z, p``: DeLong; the verdict is that of the
+    uncorrected grouped p-value without the power rule: a summary replaces
+    it).
     """
     cols = ["video_id", "label", "score"]
     a = video_df.copy()
@@ -509,6 +661,8 @@ def compare_to_best(
         "diff_ci_hi",
         "t_grouped",
         "p_grouped",
+        "se",
+        "n_effective",
         "z",
         "p",
     ]
@@ -538,9 +692,11 @@ def compare_to_best(
         t_grouped=gt["t"],
         df=gt["df"],
         p_grouped=gt["p"],
+        se=gt["se"],
+        n_effective=gt["n_effective"],
         z=z,
         p=p,
-        verdict=verdict_of(gt["p"], gt["diff"], alpha),
+        verdict=verdict_of(gt["p"], gt["diff"], alpha, target_power=0),
     )
     out["sentence"] = comparison_sentence(out)
     return out

@@ -27,6 +27,7 @@ from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.ensemble import rank_by_validation
 from deepfake_ensemble.evaluate.metrics import (
+    defined,
     draw_confusion,
     evaluate_video_scores,
     get_pyplot,
@@ -38,7 +39,10 @@ from deepfake_ensemble.evaluate.stats import (
     bootstrap_auc_ci,
     compare_to_best,
     comparison_sentence,
+    detectable_difference,
     holm,
+    holm_matched_interval,
+    power_at,
     verdict_of,
 )
 from deepfake_ensemble.evaluate.videos import (
@@ -87,6 +91,7 @@ SUMMARY_COLUMNS = [
     "members",
     *METRIC_COLUMNS,
     *THRESHOLD_COLUMNS,
+    "rule_at_val_threshold",
     "val_scores",
     "n_no_face",
     "no_face_policy",
@@ -99,6 +104,12 @@ SUMMARY_COLUMNS = [
     "auc_diff_vs_best",
     "auc_diff_ci_lo",
     "auc_diff_ci_hi",
+    "auc_diff_ci_holm_lo",
+    "auc_diff_ci_holm_hi",
+    "auc_diff_ci_holm_level",
+    "n_groups_effective",
+    "power_at_relevant",
+    "detectable_diff",
     "delong_z_vs_best",
     "delong_p_vs_best",
     "grouped_t_vs_best",
@@ -157,6 +168,29 @@ def variant_of(name: str, calibration: str = DEFAULTS["ensemble.calibration"]) -
     return text
 
 
+def vote_rule(threshold, n_members: int, per_video: bool) -> str:
+    """The decision a threshold on a hard vote's score implies.
+
+    ``@video`` hard votes score a video by the share of its ``n_members``
+    members that vote fake, and call it fake above ``threshold``: that is
+    "k of m" with ``k = floor(threshold * m) + 1``, named OR where k is 1 and
+    AND where k is m (the study's 0.5 is AND for two members, 3 of 4 for
+    four). A frame-level hard vote scores a video by the mean vote share over
+    its frames, where no k-of-m rule follows; it is named as such."""
+    thr = defined(threshold)
+    if thr is None:
+        return ""
+    if not per_video:
+        return f"mean vote share over frames > {thr:.3f}"
+    k = math.floor(thr * n_members) + 1
+    if k <= 0:
+        return "always fake"
+    if k > n_members:
+        return "never fake"
+    named = "OR, " if k == 1 else "AND, " if k == n_members else ""
+    return f"{named}{k} of {n_members} members vote fake"
+
+
 def _val_scores(fit: Mapping | None) -> str:
     """How an ensemble's validation scores (and so its threshold) came about."""
     if not fit:
@@ -191,8 +225,16 @@ def build_summary(
     scored video is its own group. ``evaluation``: the ``evaluation`` config
     (no-face policy, threshold rule, ``alpha``).
 
-    The comparison family of the Holm correction is every row compared with
-    the best single model (all rows but that one).
+    Every row but the best single model's is compared with it; the p-values
+    are Holm-corrected within two families (:func:`holm_family`): the study's
+    six ensembles, and every other row. Each comparison also gets the
+    difference interval at the level of its Holm adjustment
+    (:func:`~deepfake_ensemble.evaluate.stats.holm_matched_interval`), its
+    power against ``evaluation.relevant_difference`` and the difference it
+    detects with ``evaluation.target_power``, both at the Bonferroni level of
+    its family (alpha / family size, the level of Holm's first step and a
+    lower bound on its power); a comparison that is not significant is
+    "inconclusive" below the target power.
     """
     cfg = dict(cfg or {})
     ev = evaluation_config(evaluation)
@@ -235,6 +277,11 @@ def build_summary(
             row.update(threshold_report(val_table, table, ev["threshold_rule"]))
         else:
             row.update(dict.fromkeys(THRESHOLD_COLUMNS))
+        base = name.removesuffix("@video")
+        if base in ENSEMBLES and ENSEMBLES[base][1] in ("hard", "hard_calibrated"):
+            row["rule_at_val_threshold"] = vote_rule(
+                row["val_threshold"], members.count("+") + 1, level == "video"
+            )
         row["n_no_face"] = metrics["n_no_face"]
         row["no_face_policy"] = metrics["no_face_policy"]
         row["n_groups"] = metrics["n_groups"]
@@ -337,11 +384,15 @@ def build_summary(
     comparisons = [r["_comparison"] for r in rows]
     families = [holm_family(r) for r in rows]
     adjusted: list[float | None] = [None] * len(rows)
+    family_size = dict.fromkeys(HOLM_FAMILIES, 0)
     for family in HOLM_FAMILIES:
         idx = [i for i, f in enumerate(families) if f == family]
         p = holm([comparisons[i]["p_grouped"] if comparisons[i] else None for i in idx])
+        family_size[family] = sum(v is not None for v in p)
         for i, p_adj in zip(idx, p, strict=True):
             adjusted[i] = p_adj
+    relevant = float(ev["relevant_difference"])
+    target_power = float(ev["target_power"])
     for row, c, p_adj, family in zip(
         rows, comparisons, adjusted, families, strict=True
     ):
@@ -353,10 +404,36 @@ def build_summary(
             row["verdict"] = "not comparable"
             row["sentence"] = c["sentence"]
             continue
-        verdict = verdict_of(p_adj, c["diff"], alpha)
-        row["verdict"] = verdict
+        lo, hi, level = holm_matched_interval(
+            c["diff"], c["se"], c["df"], c["p_grouped"], p_adj, alpha
+        )
+        bonferroni = alpha / max(family_size[family], 1)
+        power = power_at(relevant, c["se"], c["df"], bonferroni)
+        detectable = detectable_difference(c["se"], c["df"], bonferroni, target_power)
+        verdict = verdict_of(p_adj, c["diff"], alpha, power, target_power)
+        row.update(
+            auc_diff_ci_holm_lo=lo,
+            auc_diff_ci_holm_hi=hi,
+            auc_diff_ci_holm_level=level,
+            n_groups_effective=c["n_effective"],
+            power_at_relevant=power,
+            detectable_diff=detectable,
+            verdict=verdict,
+        )
         row["sentence"] = comparison_sentence(
-            {**c, "verdict": verdict}, p_adj, "grouped p (Holm)"
+            {
+                **c,
+                "verdict": verdict,
+                "diff_ci_adj_lo": lo,
+                "diff_ci_adj_hi": hi,
+                "diff_ci_adj_level": level,
+                "power": power,
+                "detectable": detectable,
+                "relevant_difference": relevant,
+                "target_power": target_power,
+            },
+            p_adj,
+            "grouped p (Holm)",
         )
     for row in rows:
         row.pop("_comparison", None)
@@ -437,8 +514,9 @@ def summary_notes(
         + (f" (`{best.iloc[0]}`, chosen on validation video AUC)" if len(best) else "")
         + ": `delong_p` is plain DeLong (videos taken as independent, as in the "
         "literature); `grouped_p` is the paired grouped jackknife t-test of the "
-        "video-AUC difference (delete-a-group variance, K - 1 degrees of "
-        "freedom), Holm-corrected within two families of the "
+        "video-AUC difference (delete-a-group variance; degrees of freedom "
+        "midway between K - 1 and Bell-McCaffrey's, fewer where groups are "
+        "unbalanced), Holm-corrected within two families of the "
         f"{n_cmp} comparisons in this table (every row against the best single "
         f"model): the primary family of the {n_primary} comparisons of the "
         "study's six ensembles, which answers the study's question, and the "
@@ -450,7 +528,14 @@ def summary_notes(
             else ""
         )
         + "). The verdict comes from the corrected grouped test alone, at alpha "
-        f"{ev['alpha']:g}."
+        f"{ev['alpha']:g}: `better`/`worse` where it rejects; where it does not, "
+        f"`inconclusive` when its power against a difference of "
+        f"{ev['relevant_difference']:g} (`power`, at the Bonferroni level of its "
+        f"family) is below {ev['target_power']:.0%}, else `no significant "
+        "difference`. `ΔAUC [Holm-level CI]`: the difference from the best single "
+        "model with its t-interval at the level of its Holm adjustment, which "
+        "excludes 0 exactly where the verdict is `better` or `worse` (the "
+        "unadjusted 95% interval is in summary.csv and the verdicts below)."
     )
     return "\n\n".join(parts) + "\n"
 
@@ -480,10 +565,21 @@ def markdown_view(df: pd.DataFrame) -> pd.DataFrame:
             "thr": df["val_threshold"],
             "acc@thr": df["accuracy_at_val_threshold"],
             "bal_acc@thr": df["balanced_accuracy_at_val_threshold"],
+            "vote at thr": df["rule_at_val_threshold"],
             "no_face": df["n_no_face"],
             "delong_p": df["delong_p_vs_best"],
             "grouped_p (Holm)": df["grouped_p_holm"],
             "family": df["holm_family"],
+            "ΔAUC [Holm-level CI]": [
+                "" if pd.isna(d) else f"{d:+.3f} {_ci(lo, hi)}".rstrip()
+                for d, lo, hi in zip(
+                    df["auc_diff_vs_best"],
+                    df["auc_diff_ci_holm_lo"],
+                    df["auc_diff_ci_holm_hi"],
+                    strict=True,
+                )
+            ],
+            "power": df["power_at_relevant"],
             "verdict": df["verdict"],
         }
     )

@@ -49,7 +49,14 @@ COMPLETED_COLUMNS = ("video_id", "label", "score", "group", "no_face")
 #: defaults of the ``evaluation`` config section
 EVALUATION_DEFAULTS = {
     key: DEFAULTS[f"evaluation.{key}"]
-    for key in ("no_face", "no_face_score", "threshold_rule", "alpha")
+    for key in (
+        "no_face",
+        "no_face_score",
+        "threshold_rule",
+        "alpha",
+        "relevant_difference",
+        "target_power",
+    )
 }
 
 

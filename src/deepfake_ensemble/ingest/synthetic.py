@@ -93,10 +93,13 @@ def clustered_scores(
     shift_sd: float = 1.5,
     effect: float = 1.0,
     fake_share: float = 0.5,
+    big_share: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two detectors of equal true AUC on a clustered test set.
 
-    ``n_groups`` groups (identities) of ``per_group`` videos; a video is fake
+    ``n_groups`` groups (identities) of ``per_group`` videos (unbalanced with
+    ``big_share``: group 0 holds that share of the ``n_groups * per_group``
+    videos, the others split the rest equally); a video is fake
     with probability ``fake_share``. Detector d scores a video of group g
     ``effect * label + u_dg + e``, where ``u_dg ~ N(0, shift_sd)`` is a
     per-group shift of that detector (it finds some identities easier than
@@ -106,7 +109,12 @@ def clustered_scores(
     groups``.
     """
     rng = np.random.default_rng(seed)
-    groups = np.repeat(np.arange(n_groups), per_group)
+    sizes = np.full(n_groups, per_group)
+    if big_share is not None:
+        total = n_groups * per_group
+        sizes[0] = round(big_share * total)
+        sizes[1:] = round((total - sizes[0]) / (n_groups - 1))
+    groups = np.repeat(np.arange(n_groups), sizes)
     n = groups.size
     labels = (rng.random(n) < fake_share).astype(int)
     shift_a = rng.normal(0.0, shift_sd, n_groups)[groups]

@@ -4,6 +4,12 @@
 that use the network; they run on the machine Snakemake runs on
 (``localrules``), as cluster compute nodes often have no internet access.
 Training jobs only read what these put in place.
+
+torch is imported here, before the rule's job pins its CPU kernels
+(:func:`deepfake_ensemble.workflow.rule_job`, which pins a torch already
+loaded); the modules that import torchvision (about 3 s more: it loads
+torch's compiler) are imported inside the training and prediction functions
+only, so that the download jobs do not wait for them.
 """
 
 from __future__ import annotations
@@ -14,16 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch  # noqa: F401  (loaded before the job pins its kernels)
+
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import write_csv, write_text
 from ..pretrained import hash_matches, sha256_file, show_pin
-from .datasets import shard_dataset
 from .fetch import fetch_file
-from .loop import loader_workers, train_model
-from .predict import predict as predict_frames
-from .predict import resolve_device
-from .staging import stage_shards
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ ShardDirs = PathLike | Sequence[PathLike]
 def _local(shards: ShardDirs, train_config: Mapping[str, Any]) -> ShardDirs:
     """The shard folder(s) to read: each staged to ``train.stage_dir`` when
     that is set."""
+    from .staging import stage_shards
+
     stage_dir = train_config.get("stage_dir")
     if isinstance(shards, str | os.PathLike):
         return stage_shards(shards, stage_dir) if stage_dir else shards
@@ -60,6 +65,9 @@ def train(
 
     ``train_shards``/``val_shards``: a shard folder or a list of them (one
     per dataset of the training set), read as one dataset."""
+    from .datasets import shard_dataset
+    from .loop import train_model
+
     model_config = dict(model_config)
     history = train_model(
         model,
@@ -88,6 +96,10 @@ def predict(
     """Per-frame fake probabilities of one trained detector on the test
     split(s) (``shards``: a shard folder, or one folder per test dataset).
     The val predictions come from training itself (:func:`train`)."""
+    from .loop import loader_workers
+    from .predict import predict as predict_frames
+    from .predict import resolve_device
+
     device = resolve_device(train_config.get("device", DEFAULTS["train.device"]))
     frame = predict_frames(
         checkpoint,
