@@ -81,7 +81,7 @@ def rates(args, n_groups, per_group, big_share) -> dict[str, int]:
                 2 * student_t.sf(t, res["n_groups"] - 1) < 0.05
             )
             rejected["grouped jackknife t (verdict's df)"] += res["p"] < 0.05
-            power.append(power_at(0.05, res["se"], res["df"]) or 0.0)
+            power.append(power_at(0.05, res["se"], res["df"], 0.05) or 0.0)
         if args.boot:
             rejected["cluster bootstrap"] += bootstrap_rejects(
                 y, a, b, g, args.boot, seed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,6 +11,7 @@ from deepfake_ensemble.evaluate.videos import (
     complete_videos,
     evaluate_on_split,
     evaluation_config,
+    merged_groups,
     read_split_videos,
     split_videos,
     threshold_report,
@@ -96,3 +98,39 @@ def test_threshold_report_uses_validation_only():
     assert rep["accuracy_at_val_threshold"] == 0.75
     assert rep["balanced_accuracy_at_val_threshold"] == pytest.approx(5 / 6)
     assert rep["specificity_at_val_threshold"] == 1.0
+
+
+def test_groups_sharing_a_person_are_merged_across_the_split():
+    # Celeb-DF names: a fake id0_id16 carries its target id0 and source id16
+    table = pd.DataFrame(
+        {
+            "video_id": [
+                "c/id0_0000",
+                "c/id0_id16_0000",
+                "c/id16_0001",
+                "c/id3_0000",
+                "c/yt_00001",
+                "c/id5_id3_0002",
+            ],
+            "label": ["0", "1", "0", "0", "0", "1"],
+            "group": ["c/id0", "c/id0", "c/id16", "c/id3", "", "c/id5"],
+            "identity": ["c/id0", "c/id0", "c/id16", "c/id3", "", "c/id5"],
+            "source_identity": ["", "c/id16", "", "", "", "c/id3"],
+        }
+    )
+    out = split_videos(table).set_index("video_id")
+    assert out["unmerged_group"].nunique() == 5
+    # id0 and id16 join through the fake; id3 and id5 through the other
+    assert out.loc["c/id16_0001", "group"] == out.loc["c/id0_0000", "group"] == "c/id0"
+    assert out.loc["c/id5_id3_0002", "group"] == out.loc["c/id3_0000", "group"]
+    assert out.loc["c/yt_00001", "group"] == "c/yt_00001"  # its own, unnamed
+    assert out["group"].nunique() == 3
+    # transitively: a chain of sources merges everything it touches
+    chain = merged_groups(
+        np.array(["a", "b", "c", "d"]),
+        [np.array(["a", "b", "c", "d"]), np.array(["b", "c", "", ""])],
+    )
+    assert list(chain) == ["a", "a", "a", "d"]
+    # without identities the groups stay as listed
+    plain = split_videos(table.drop(columns=["identity", "source_identity"]))
+    assert (plain["group"] == plain["unmerged_group"]).all()

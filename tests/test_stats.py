@@ -396,7 +396,7 @@ def test_power_and_detectable_difference_agree_with_a_simulation():
     assert np.mean(np.abs(est / sd) > crit) == pytest.approx(
         power_at(0.05, se, df, level), abs=0.005
     )
-    assert power_at(0.05, None, df) is None
+    assert power_at(0.05, None, df, level) is None
 
 
 def test_verdicts_say_inconclusive_when_power_is_low():

@@ -18,6 +18,7 @@ from deepfake_ensemble.evaluate.summary import (
     vote_rule,
     write_summary,
 )
+from deepfake_ensemble.evaluate.videos import split_videos
 from deepfake_ensemble.layout import ENSEMBLE_NAMES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -316,3 +317,23 @@ def test_a_threshold_on_a_hard_vote_names_the_rule_it_implies(grouped):
         .isna()
         .all()
     )
+
+
+def test_notes_say_how_many_groups_were_joined_by_shared_people():
+    split = split_videos(
+        pd.DataFrame(
+            {
+                "video_id": ["c/a", "c/ab", "c/b", "c/d"],
+                "label": ["0", "1", "0", "1"],
+                "group": ["c/a", "c/a", "c/b", "c/d"],
+                "identity": ["c/a", "c/a", "c/b", "c/d"],
+                "source_identity": ["", "c/b", "", ""],
+            }
+        )
+    )
+    df = pd.DataFrame(columns=SUMMARY_COLUMNS)
+    notes = summary_notes(df, split)
+    assert "4 videos (2 real, 2 fake) in 2 groups" in notes
+    assert "joined from 3 where their videos share a person" in notes
+    plain = summary_notes(df, split.assign(unmerged_group=split["group"]))
+    assert "joined from" not in plain

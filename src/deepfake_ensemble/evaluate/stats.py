@@ -344,9 +344,7 @@ def holm_matched_interval(
     return diff - half, diff + half, 1 - level
 
 
-def power_at(
-    delta, se, df, level: float = DEFAULTS["evaluation.alpha"]
-) -> float | None:
+def power_at(delta, se, df, level: float) -> float | None:
     """Power of the two-sided grouped t-test at ``level`` against a true
     difference ``delta``, its standard error ``se`` and ``df`` (noncentral
     t); ``None`` without a standard error."""
@@ -361,9 +359,7 @@ def power_at(
     return min(max(power, 0.0), 1.0)
 
 
-def detectable_difference(
-    se, df, level: float = DEFAULTS["evaluation.alpha"], power: float = 0.8
-) -> float | None:
+def detectable_difference(se, df, level: float, power: float) -> float | None:
     """The smallest AUC difference the grouped t-test at ``level`` detects
     with probability ``power`` (:func:`power_at` solved for the difference;
     about ``(t_(1 - level/2) + t_power) * se``, the usual minimum detectable

@@ -470,10 +470,21 @@ def summary_notes(
     if test_split is not None and len(test_split):
         over = split_overview(test_split)
         total = over[over["dataset"] == "all"].iloc[0]
+        unmerged = (
+            test_split["unmerged_group"].nunique()
+            if "unmerged_group" in test_split.columns
+            else total["groups"]
+        )
+        joined = (
+            f", joined from {int(unmerged)} where their videos share a person"
+            if unmerged != total["groups"]
+            else ""
+        )
         parts.append(
             f"Test split: {int(total['videos'])} videos ({int(total['real'])} real, "
             f"{int(total['fake'])} fake) in {int(total['groups'])} groups "
-            "(identities or originals; videos of a group are not independent)."
+            f"(identities or originals{joined}; videos of a group are not "
+            "independent)."
         )
         few = over[(over["groups"] < FEW_GROUPS) & (over["dataset"] != "all")]
         if len(over) > 2:

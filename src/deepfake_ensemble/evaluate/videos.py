@@ -84,7 +84,11 @@ def evaluation_config(cfg: Mapping | None) -> dict:
 
 def read_split_videos(path: str | os.PathLike) -> pd.DataFrame:
     """A split list (``results/splits/{split}.csv``) as ``video_id, label,
-    group, dataset`` (group: the video itself where the list has none)."""
+    group, unmerged_group, dataset``: ``unmerged_group`` is the list's group
+    (the video itself where it has none), ``group`` the same with every
+    group joined to those sharing a person with it (:func:`merged_groups`:
+    a fake's target and source identities), the unit of every grouped
+    interval and test."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     return split_videos(df, str(path))
 
@@ -104,7 +108,13 @@ def split_videos(df: pd.DataFrame, source: str = "split list") -> pd.DataFrame:
         )
     out["label"] = label.astype(int).to_numpy()
     group = df["group"].astype(str) if "group" in df.columns else out["video_id"]
-    out["group"] = np.where(group.str.len() > 0, group, out["video_id"])
+    out["unmerged_group"] = np.where(group.str.len() > 0, group, out["video_id"])
+    identities = [
+        df[c].astype(str).to_numpy()
+        for c in ("identity", "source_identity")
+        if c in df.columns
+    ]
+    out["group"] = merged_groups(out["unmerged_group"].to_numpy(), identities)
     if "dataset" in df.columns:
         out["dataset"] = df["dataset"].astype(str).to_numpy()
     else:
@@ -113,6 +123,47 @@ def split_videos(df: pd.DataFrame, source: str = "split list") -> pd.DataFrame:
     if dup.any():
         raise InputError(f"{source}: video {out['video_id'][dup].iloc[0]!r} twice")
     return out.sort_values("video_id", ignore_index=True)
+
+
+def merged_groups(groups, identities=()) -> np.ndarray:
+    """Groups joined wherever their videos share a person (union-find).
+
+    ``groups``: each video's group (identity or original); ``identities``:
+    arrays of the people each video carries (a real clip's person, a fake's
+    target and its source identity; empty where unknown). Two groups whose
+    videos share any person become one, transitively, across the videos
+    given (a split list): a Celeb-DF fake ``id0_id16_0000`` joins the group
+    of ``id0`` to that of ``id16`` when ``id16``'s videos are in the same
+    split. Each video gets the smallest group name of its merged group, so
+    that groups no person joins keep their names."""
+    groups = np.asarray(groups, dtype=object)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for g in groups:
+        find("g:" + str(g))
+    for people in identities:
+        for g, person in zip(groups, people, strict=True):
+            if person and person != "nan":
+                union("g:" + str(g), "p:" + str(person))
+    # name each merged group by its smallest group name
+    name: dict[str, str] = {}
+    for g in sorted(set(map(str, groups))):
+        name.setdefault(find("g:" + g), g)
+    return np.array([name[find("g:" + str(g))] for g in groups], dtype=object)
 
 
 def in_datasets(
