@@ -6,8 +6,9 @@ a per-group, per-detector score shift (``synthetic.clustered_scores``): a
 test of AUC(a) = AUC(b) should reject at 0.05 in 5% of the simulations.
 Compared: plain DeLong (videos independent), the grouped jackknife t-test
 with K - 1 degrees of freedom (the verdict's test before unbalanced groups
-were accounted for) and with the degrees of freedom the summary's verdict
-uses (``stats.grouped_test``, ``stats.grouped_df``); with ``--boot N`` also
+were accounted for), with Bell-McCaffrey's degrees of freedom, and with the
+degrees of freedom the summary's verdict uses (their midpoint,
+``stats.grouped_test``, ``stats.grouped_df``); with ``--boot N`` also
 a paired percentile cluster bootstrap of the AUC difference (N resamples of
 the groups; reject where the 95% interval of the difference excludes 0).
 
@@ -36,8 +37,10 @@ from scipy.stats import t as student_t
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from deepfake_ensemble.evaluate.stats import (  # noqa: E402
+    bell_mccaffrey_df,
     cluster_bootstrap_aucs,
     delong_test,
+    group_shares,
     grouped_test,
     power_at,
 )
@@ -65,6 +68,7 @@ def bootstrap_rejects(y, a, b, g, n_boot: int, seed: int) -> bool:
 
 def rates(args, n_groups, per_group, big_share) -> dict[str, int]:
     rejected = {"plain DeLong": 0, "grouped jackknife t, K - 1 df": 0}
+    rejected["grouped jackknife t, Bell-McCaffrey df"] = 0
     rejected["grouped jackknife t (verdict's df)"] = 0
     if args.boot:
         rejected["cluster bootstrap"] = 0
@@ -79,6 +83,10 @@ def rates(args, n_groups, per_group, big_share) -> dict[str, int]:
             t = abs(res["t"])
             rejected["grouped jackknife t, K - 1 df"] += (
                 2 * student_t.sf(t, res["n_groups"] - 1) < 0.05
+            )
+            bm = bell_mccaffrey_df(group_shares(y, g))
+            rejected["grouped jackknife t, Bell-McCaffrey df"] += (
+                2 * student_t.sf(t, bm) < 0.05
             )
             rejected["grouped jackknife t (verdict's df)"] += res["p"] < 0.05
             power.append(power_at(0.05, res["se"], res["df"], 0.05) or 0.0)

@@ -224,13 +224,13 @@ def grouped_df(shares) -> float:
     """Degrees of freedom of the grouped jackknife t-test: the midpoint of
     K - 1 and the Bell-McCaffrey value (:func:`bell_mccaffrey_df`).
 
-    Chosen by simulation (``benchmarks/grouped_test_size.py``): with equal
-    groups both are K - 1, and the jackknife t-test holds its size; with one
-    group holding 40% of the videos K - 1 rejects a true null in up to 7% at
-    alpha = 0.05 (30 groups), Bell-McCaffrey's value with the jackknife's
-    variance (which already inflates the large group's residual) in as few
-    as 1.6% (12 groups); the midpoint stays within 3.2-6.4% at 6, 12 and 30
-    groups, equal or unbalanced, weak or strong group effects."""
+    Chosen by simulation (``benchmarks/grouped_test_size.py``, whose table
+    is in docs/statistics.md): with equal groups both are K - 1, and the
+    jackknife t-test holds its size; with one group holding 40% of the
+    videos K - 1 over-rejects at 30 groups, while Bell-McCaffrey's value
+    together with the jackknife's variance (which already inflates the large
+    group's residual) is conservative; the midpoint lies between them.
+    """
     s = np.asarray(shares, dtype=float)
     return float((s.size - 1 + bell_mccaffrey_df(s)) / 2)
 
