@@ -531,9 +531,9 @@ def verdict_of(
     """ "better" / "worse" where ``p < alpha`` (sign of ``diff``); where not,
     "inconclusive" when the test's ``power`` against the relevant difference
     is below ``target_power`` (it could not have told that difference from
-    none), else "no significant difference"; "not testable" without a
-    p-value (or without a power where one was asked for: ``power=None`` with
-    ``target_power`` 0 skips the power rule)."""
+    none, or has no power to show), else "no significant difference";
+    "not testable" without a p-value. ``target_power`` 0 skips the power
+    rule."""
     p = defined(p)
     if p is None:
         return "not testable"

@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..io import write_csv, write_text
 from ..pretrained import hash_matches, sha256_file, show_pin
 from .fetch import fetch_file
+from .staging import stage_shards
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ ShardDirs = PathLike | Sequence[PathLike]
 def _local(shards: ShardDirs, train_config: Mapping[str, Any]) -> ShardDirs:
     """The shard folder(s) to read: each staged to ``train.stage_dir`` when
     that is set."""
-    from .staging import stage_shards
-
     stage_dir = train_config.get("stage_dir")
     if isinstance(shards, str | os.PathLike):
         return stage_shards(shards, stage_dir) if stage_dir else shards
