@@ -78,8 +78,9 @@ demo-cross: setup
 # in one of them (its module fixtures made once), in the order of
 # tests/conftest.py (the modules that take minutes first, not xdist's order by
 # test count); the CI-sized workflow run that many modules read is made once
-# and shared. Three processes on two cores: the SLURM tests' process mostly
-# waits for the cluster's jobs, whose CPU time the other two then share.
+# and shared. Three processes on two cores, each computing on one thread
+# (tests/conftest.py): the SLURM modules' processes mostly wait for the
+# cluster's jobs, whose CPU time the other processes then share.
 TEST_WORKERS ?= 3
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \

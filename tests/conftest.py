@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from deepfake_ensemble.workflow import THREAD_VARIABLES, limit_threads
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "Snakefile"
 CI_CONFIG = ROOT / "config" / "ci.yaml"
@@ -30,6 +32,28 @@ def demo_threads() -> list[str]:
 # the tests install them with `make profile` into a folder of their own.
 PROFILE_HOME = Path(tempfile.mkdtemp(prefix="dfe-profiles-"))
 SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0", XDG_CONFIG_HOME=str(PROFILE_HOME))
+
+# `make test` runs several test processes on two cores. A library computing
+# on as many threads as there are cores in each of them (torch, OpenBLAS, both
+# spin-waiting in OpenMP) slows every process down many times over (an
+# accumulation test: 3.7 s alone, 101 s in the suite). So the test processes
+# compute on one thread: the libraries their test modules load see these
+# variables, and once the modules are collected (pytest_collection_finish)
+# torch and OpenCV are told directly and the variables are put back, so that
+# the programs the tests start (workflow runs, the CLI) get the environment
+# as given.
+_THREAD_ENV = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+for _var in THREAD_VARIABLES:
+    os.environ[_var] = "1"
+
+
+def pytest_collection_finish(session) -> None:
+    limit_threads(1)
+    for var, value in _THREAD_ENV.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 def install_named_profiles() -> Path:
@@ -154,9 +178,47 @@ def local_ci_run(request, tmp_path_factory) -> Path:
     return shared_run(request, tmp_path_factory, "local-run", _run_ci_config)
 
 
+def _cluster_answers() -> bool:
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-p", "debug", "-o", "%a %G"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.startswith("up") and "gpu" in out.stdout
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The test cluster: used when it answers, started when it can be."""
+    if shutil.which("sbatch") is None:
+        pytest.skip(
+            "SLURM is not installed: run `sudo tools/slurm/cluster.sh install start`"
+        )
+    if not _cluster_answers():
+        if os.geteuid() != 0:
+            pytest.skip(
+                "the SLURM test cluster is not running and starting it needs root: "
+                "run `sudo tools/slurm/cluster.sh start`"
+            )
+        cluster_sh = ROOT / "tools" / "slurm" / "cluster.sh"
+        subprocess.run([str(cluster_sh), "start"], check=True, timeout=300)
+        assert _cluster_answers(), "tools/slurm/cluster.sh start left no usable node"
+
+
 #: modules that take minutes, started first when pytest-xdist runs the suite
 #: in two processes (`make test`), so that no long one is left to the end
-SLOW_FIRST = ("test_slurm", "test_cross_dataset", "test_fetch_weights", "test_envs")
+SLOW_FIRST = (
+    "test_slurm",
+    "test_cross_dataset",
+    "test_slurm_resume",
+    "test_slurm_score",
+    "test_fetch_weights",
+    "test_envs",
+)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
