@@ -118,9 +118,11 @@ def test_layout_and_labels(demo):
         "label",
         "original",
         "identity",
+        "person",
         "n_frames",
         "blinks",
         "source_identity",
+        "source_person",
         "blink_frames",
         "group",
         *CUES,
@@ -423,7 +425,23 @@ def test_ingest_groups_by_identity_and_cue_table_ids_match(demo):
     assert (by_id.loc[expected.index, "group"] == "demo/" + expected).all()
     assert manifest["group"].nunique() == table["identity"].nunique()
     cues = cue_table(table, "demo")
-    assert list(cues.columns) == ["video_id", "label", *CUES, "crf"]
+    assert list(cues.columns) == [
+        "video_id",
+        "label",
+        *CUES,
+        "crf",
+        "person",
+        "source_person",
+    ]
+    # a synthetic identity is a variant of a person; a fake shows another's face
+    people = cues.merge(
+        table.assign(video_id="demo/" + table["name"].str.removesuffix(".mp4")),
+        on="video_id",
+    )
+    assert (people["identity"].str.split("-v").str[0] == people["person_x"]).all()
+    fakes = people[people["label_x"] == 1]
+    assert (fakes["person_x"] != fakes["source_person_x"]).all()
+    assert cues["person"].nunique() < table["identity"].nunique()
     assert sorted(cues["video_id"]) == sorted(manifest["video_id"])
     merged = cues.merge(manifest, on="video_id", suffixes=("", "_manifest"))
     assert (merged["label"] == merged["label_manifest"]).all()

@@ -337,3 +337,31 @@ def test_notes_say_how_many_groups_were_joined_by_shared_people():
     assert "joined from 3 where their videos share a person" in notes
     plain = summary_notes(df, split.assign(unmerged_group=split["group"]))
     assert "joined from" not in plain
+
+
+def test_notes_say_how_many_people_the_test_groups_derive_from():
+    # four test groups: synthetic variants of two people (p, q); a fake of
+    # r's variant shows q's face; p is also in training, q and r are not
+    split = split_videos(
+        pd.DataFrame(
+            {
+                "video_id": ["d/1", "d/2", "d/3", "d/4"],
+                "label": ["0", "0", "0", "1"],
+                "group": ["d/p", "d/p-v1", "d/q", "d/q-v1"],
+            }
+        )
+    )
+    people = pd.DataFrame(
+        {
+            "video_id": ["d/1", "d/2", "d/3", "d/4", "d/9"],
+            "person": ["p", "p", "q", "q", "p"],
+            "source_person": ["p", "p", "q", "r", "p"],
+        }
+    )
+    df = pd.DataFrame(columns=SUMMARY_COLUMNS)
+    notes = summary_notes(df, split, people=people)
+    assert "The 4 test groups derive from 3 photographed people" in notes
+    assert "1 of these people also appear in training" in notes
+    # without the people, or with none of the test videos, nothing is said
+    assert "photographed" not in summary_notes(df, split)
+    assert "photographed" not in summary_notes(df, split, people=people.iloc[4:])

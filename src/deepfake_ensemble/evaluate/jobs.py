@@ -285,7 +285,8 @@ def summarize(
     fitted = {name: _read_ensemble(files) for name, files in ensembles.items()}
     split_lists = {k: read_split_videos(p) for k, p in dict(splits or {}).items()}
     table = s.build_summary(single, fitted, dict(cfg), split_lists, evaluation)
-    notes = s.summary_notes(table, split_lists.get("test"), evaluation)
+    people = read_cues(cues) if cues else None
+    notes = s.summary_notes(table, split_lists.get("test"), evaluation, people)
     s.write_summary(table, outputs["csv"], outputs["md"], notes)
     curves = {m: d["test"] for m, d in single.items()}
     curves.update({n: e["test_frames"] for n, e in fitted.items()})

@@ -457,14 +457,46 @@ def split_overview(split: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "videos", "real", "fake", "groups"])
 
 
+def people_note(test_split: pd.DataFrame, people: pd.DataFrame) -> str:
+    """What the test groups rest on where the videos' people are known (the
+    demo's cue table: ``video_id, person, source_person``): how many people
+    the test groups derive from, and how many of them also appear in the
+    videos outside the test split. Empty where no test video has a row."""
+    cols = [c for c in ("person", "source_person") if c in people.columns]
+    if not cols:
+        return ""
+    test_ids = set(test_split["video_id"])
+    in_test = people["video_id"].isin(test_ids)
+    if not in_test.any():
+        return ""
+
+    def persons(rows: pd.DataFrame) -> set[str]:
+        return {p for c in cols for p in rows[c].astype(str) if p}
+
+    test_people = persons(people[in_test])
+    elsewhere = test_people & persons(people[~in_test])
+    groups = test_split["group"].nunique()
+    return (
+        f"The {groups} test groups derive from {len(test_people)} photographed "
+        "people: the demo's identities are synthetic variants of a few "
+        "people, separate groups by design, and "
+        f"{len(elsewhere)} of these people also appear in training or "
+        "validation videos. The groups are therefore less independent than "
+        "their number says: the demo checks the machinery, it does not "
+        "measure generalisation to new people."
+    )
+
+
 def summary_notes(
     df: pd.DataFrame,
     test_split: pd.DataFrame | None = None,
     evaluation: Mapping | None = None,
+    people: pd.DataFrame | None = None,
 ) -> str:
     """The paragraphs above the summary table: the test split's groups and
-    videos per dataset, the no-face policy, the thresholds, the tests and
-    the Holm family."""
+    videos per dataset (with ``people``, the demo's cue table: the people the
+    groups derive from, :func:`people_note`), the no-face policy, the
+    thresholds, the tests and the Holm family."""
     ev = evaluation_config(evaluation)
     parts = []
     if test_split is not None and len(test_split):
@@ -486,6 +518,10 @@ def summary_notes(
             f"(identities or originals{joined}; videos of a group are not "
             "independent)."
         )
+        if people is not None:
+            note = people_note(test_split, people)
+            if note:
+                parts.append(note)
         few = over[(over["groups"] < FEW_GROUPS) & (over["dataset"] != "all")]
         if len(over) > 2:
             parts.append("\n" + markdown_table(over, floatfmt=".0f"))

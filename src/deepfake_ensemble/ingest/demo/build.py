@@ -250,9 +250,11 @@ def _write_real(
         label="REAL",
         original=None,
         identity=scene.identity.name,
+        person=scene.identity.person,
         n_frames=len(base),
         blinks=0 if flags["no_blink"] else len(scene.blink_starts),
         source_identity=scene.identity.name,
+        source_person=scene.identity.person,
         blink_frames=_blink_frames(closure),
         group=scene.identity.name,
         artefacts=False,
@@ -301,9 +303,11 @@ def _write_fake(
         label="FAKE",
         original=original,
         identity=scene.identity.name,
+        person=scene.identity.person,
         n_frames=len(base),
         blinks=len(scene.blink_starts) if blinks else 0,
         source_identity=source.name,
+        source_person=source.person,
         blink_frames=_blink_frames(scene.closure) if blinks else "",
         group=scene.identity.name,
         artefacts=flags["artefacts"],
@@ -357,7 +361,10 @@ def _write_csv_index(out_dir: Path, rows: list[dict]) -> None:
 def cue_table(videos: pd.DataFrame, dataset: str = "demo") -> pd.DataFrame:
     """The tidy per-video cue table: ``video_id`` as the manifest names the
     video (``<dataset>/<file without extension>``), ``label`` (0 real, 1 fake),
-    one boolean column per cue (:data:`CUES`) and ``crf``; sorted by id."""
+    one boolean column per cue (:data:`CUES`), ``crf``, and the photographed
+    people behind the video (``person``: of the scene, ``source_person``: of
+    the face shown; synthetic identities that are variants of one person
+    share it); sorted by id."""
     table = pd.DataFrame(
         {
             "video_id": [
@@ -367,6 +374,8 @@ def cue_table(videos: pd.DataFrame, dataset: str = "demo") -> pd.DataFrame:
             "label": (videos["label"] == "FAKE").astype(int),
             **{cue: videos[cue].astype(bool) for cue in CUES},
             "crf": videos["crf"].astype(int),
+            "person": videos["person"].astype(str),
+            "source_person": videos["source_person"].astype(str),
         }
     )
     return table.sort_values("video_id", kind="mergesort").reset_index(drop=True)
@@ -499,14 +508,16 @@ def generate_demo_dataset(
     release the GIL), so the files are the same for any number of workers.
 
     Returns one row per video (``name``: its path relative to ``out_dir``)
-    with columns ``name, label, original, identity, n_frames, blinks,
-    source_identity, blink_frames, group, artefacts, no_blink, low_quality,
-    crf``: ``identity`` is the person of the scene (for a
+    with columns ``name, label, original, identity, person, n_frames, blinks,
+    source_identity, source_person, blink_frames, group, artefacts, no_blink,
+    low_quality, crf``: ``identity`` is the person of the scene (for a
     fake, the person of its original) and ``group`` the same (the split keeps an
     identity's videos together), ``source_identity`` the face shown (for a fake,
-    the person swapped in), ``blink_frames`` the frame indices with the lids
-    fully shut (space-separated; a half-closed frame comes before and after
-    each blink), then the cue flags and the constant rate factor.
+    the person swapped in), ``person`` and ``source_person`` the photographed
+    people those synthetic identities are variants of, ``blink_frames`` the
+    frame indices with the lids fully shut (space-separated; a half-closed
+    frame comes before and after each blink), then the cue flags and the
+    constant rate factor.
     """
     n_frames = int(round(duration_s * fps))
     _check_args(n_real, n_fake, n_frames, duration_s, fps, size)
