@@ -25,13 +25,16 @@ from deepfake_ensemble.layout import (
     ensemble_files,
     ensembles_for,
 )
-from deepfake_ensemble.config import describe_validation_error
+from deepfake_ensemble.config import check_config, describe_validation_error
+from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.protocols import POOLED, target_datasets, target_sets, train_sets
 
 
 def validate_config(config, schema):
-    """Validate and fill in defaults; a failure is three readable lines."""
+    """Validate and fill in defaults; a failure is three readable lines. Then
+    the settings only some models take (deepfake_ensemble.config.check_config):
+    a failure is one line naming the key."""
     try:
         validate(config, schema=schema)
     except WorkflowError as exc:
@@ -39,6 +42,10 @@ def validate_config(config, schema):
         if not hasattr(cause, "absolute_path"):
             raise
         raise WorkflowError(describe_validation_error(cause)) from None
+    try:
+        check_config(config)
+    except InputError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 validate_config(config, "../config/schema/config.schema.yaml")
@@ -199,8 +206,14 @@ def ingest_inputs(wildcards):
 
 
 def model_config(wildcards):
-    """The config overrides of one detector (the registry holds the study's defaults)."""
-    return config["models"].get(wildcards.model, {})
+    """The config overrides of one detector (the registry holds the study's
+    defaults). ``fakes`` at its default (the dataset's own fakes, filled in
+    by the validation) is left out, as before the key existed, so that the
+    models trained then keep their params and are not rerun."""
+    block = dict(config["models"].get(wildcards.model, {}))
+    if block.get("fakes") == DEFAULTS["models.<model>.fakes"]:
+        del block["fakes"]
+    return block
 
 
 @functools.lru_cache(maxsize=None)

@@ -57,6 +57,10 @@ ALLOWED: dict[str, str] = {
     "ingest.synthetic:write_celebdf_tree:seed": (
         "a synthetic test folder's own seed, not a config seed"
     ),
+    "train.synthesis:SynthesisDataset.__init__:seed": (
+        "a bare synthesis dataset's own seed; training passes the run's seed "
+        "(train.datasets.training_dataset)"
+    ),
     "preprocess.pipeline:contact_sheet:seed": (
         "a direct call's sample of crops; the workflow passes the config's seed"
     ),

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "preprocess.shard_max_videos": 1000,
     "preprocess.video_timeout_s": 1800,
     "models.<model>.enabled": True,
+    "models.<model>.fakes": "dataset",
     "train.device": "auto",
     "train.num_workers": None,
     "train.stage_dir": None,

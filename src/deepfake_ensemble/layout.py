@@ -15,6 +15,9 @@ from .defaults import DEFAULTS
 #: the four single detectors, in the study's order (the model registry in
 #: ``deepfake_ensemble.train.models`` registers exactly these)
 MODEL_NAMES: tuple[str, ...] = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
+#: those of them that read eye-crop sequences, not face crops (the registry's
+#: input kind ``eye_sequence``): In Ictu Oculi
+EYE_SEQUENCE_MODELS: tuple[str, ...] = ("ictu_oculi",)
 
 #: ensemble name -> (member selection rule, combination method): the study's
 #: six (``*_hard``, ``*_soft``) and this project's variants beside them

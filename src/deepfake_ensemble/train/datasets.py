@@ -6,6 +6,10 @@ frame models, windows of ``seq_len`` eye crops (:class:`EyeSequenceDataset`)
 for the eye-sequence model. :func:`resolve_seq_len` is the one place where a
 window length is decided: the model config's ``seq_len``, else the one of the
 model's registry spec.
+
+:func:`training_dataset` is the dataset a detector trains on: the same,
+unless ``models.<name>.fakes`` asks for fakes synthesised from the real
+faces (:mod:`.synthesis`; :func:`resolve_fakes` reads the key).
 """
 
 from __future__ import annotations
@@ -18,16 +22,32 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import fakes_problem
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..preprocess.shards import ShardSet
 from .models import EYE_SEQUENCE, get_spec
 
 __all__ = [
+    "FAKES",
+    "ConcatFrames",
     "EyeSequenceDataset",
     "FrameDataset",
+    "resolve_fakes",
     "resolve_seq_len",
     "shard_dataset",
+    "training_dataset",
 ]
+
+#: ``models.<name>.fakes`` -> the kinds of :mod:`.synthesis` it trains on (the
+#: schema's enum; none: the dataset's own fakes) and whether the dataset's
+#: own items stay in the training set
+FAKES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "dataset": ((), True),
+    "self_blended": (("self_blended",), False),
+    "face_warp": (("face_warp",), False),
+    "mixed": (("self_blended", "face_warp"), True),
+}
 
 ShardSource = str | os.PathLike | Iterable[str | os.PathLike] | ShardSet
 
@@ -183,3 +203,86 @@ def shard_dataset(
             shards, seq_len=resolve_seq_len(model_name, model_config)
         )
     return FrameDataset(shards)
+
+
+def resolve_fakes(model_name: str, model_config: Mapping[str, Any] | None) -> str:
+    """``models.<model_name>.fakes`` (a key of :data:`FAKES`; the schema's
+    default when unset), checked: synthesis feeds frame models only."""
+    value = (model_config or {}).get("fakes") or DEFAULTS["models.<model>.fakes"]
+    if value not in FAKES:
+        raise InputError(
+            f"models.{model_name}.fakes must be one of {', '.join(FAKES)}, "
+            f"not {value!r}"
+        )
+    problem = fakes_problem(model_name, value)
+    if problem:
+        raise InputError(problem.removeprefix("config key "))
+    return value
+
+
+class ConcatFrames:
+    """Frame datasets one after the other: item ``i`` of the whole is
+    ``(image, label, i)``. ``.meta``: the parts' ``.meta`` in order, with
+    ``part`` (the part's position); :meth:`set_epoch` reaches every part
+    that has one."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self._ends = np.cumsum([len(p) for p in self.parts], dtype=np.int64)
+        self.meta = pd.concat(
+            [p.meta.assign(part=j) for j, p in enumerate(self.parts)],
+            ignore_index=True,
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.parts:
+            set_epoch = getattr(part, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getitem__(self, i: int):
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        j = int(np.searchsorted(self._ends, i, side="right"))
+        start = int(self._ends[j - 1]) if j else 0
+        x, label, _ = self.parts[j][i - start]
+        return x, label, i
+
+
+def training_dataset(
+    model_name: str,
+    shards: ShardSource,
+    model_config: Mapping[str, Any] | None = None,
+    seed: int = DEFAULTS["seed"],
+):
+    """The dataset detector ``model_name`` trains on from ``shards``.
+
+    ``models.<name>.fakes`` (:func:`resolve_fakes`): ``dataset`` gives
+    :func:`shard_dataset`'s, item for item; ``self_blended`` or
+    ``face_warp`` a :class:`~.synthesis.SynthesisDataset` of that kind over
+    the shards' real faces (each real face, then a fake made from it);
+    ``mixed`` the shards' items followed by a synthesis dataset of both
+    kinds (:class:`ConcatFrames`), so every real face is seen twice an
+    epoch, as itself and beside its fake. The fakes are seeded by ``seed``
+    (the run's) and the epoch the training loop sets."""
+    fakes = resolve_fakes(model_name, model_config)
+    dataset = shard_dataset(model_name, shards, model_config)
+    kinds, keep_dataset = FAKES[fakes]
+    if not kinds:
+        return dataset
+    from .synthesis import ShardFaces, SynthesisDataset
+
+    faces = ShardFaces(dataset.shards)
+    if len(faces) == 0:
+        raise InputError(
+            f"models.{model_name}.fakes: {fakes!r} synthesises fakes from the "
+            f"real faces of the training split, and it has none"
+        )
+    # the item seeds are non-negative (numpy's SeedSequence); any seed maps to one
+    synthesis = SynthesisDataset(faces, kinds=kinds, seed=int(seed) % 2**64)
+    return ConcatFrames([dataset, synthesis]) if keep_dataset else synthesis

@@ -63,15 +63,26 @@ def train(
     predictions in the workflow).
 
     ``train_shards``/``val_shards``: a shard folder or a list of them (one
-    per dataset of the training set), read as one dataset."""
-    from .datasets import shard_dataset
+    per dataset of the training set), read as one dataset. The training
+    items follow ``models.<model>.fakes`` (:func:`.datasets.training_dataset`,
+    fakes seeded by ``seed``); validation is always the val shards' own."""
+    from .datasets import shard_dataset, training_dataset
     from .loop import train_model
 
     model_config = dict(model_config)
+    train_ds = training_dataset(
+        model, _local(train_shards, train_config), model_config, seed=seed
+    )
+    log.info(
+        "%s: %d training items (fakes: %s)",
+        model,
+        len(train_ds),
+        model_config.get("fakes") or DEFAULTS["models.<model>.fakes"],
+    )
     history = train_model(
         model,
         model_config,
-        shard_dataset(model, _local(train_shards, train_config), model_config),
+        train_ds,
         shard_dataset(model, _local(val_shards, train_config), model_config),
         out_dir=out_dir,
         resume_dir=resume_dir,

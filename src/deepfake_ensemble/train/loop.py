@@ -41,7 +41,12 @@ else ``none``), ``kwargs`` (model constructor arguments), ``normalisation``
 :func:`deepfake_ensemble.pretrained.start_normalisation`),
 ``max_steps_per_epoch`` (null or int, for quick CPU runs),
 ``seq_len`` (stored only; the eye-sequence dataset uses it, resolved by
-:func:`deepfake_ensemble.train.datasets.resolve_seq_len`).
+:func:`deepfake_ensemble.train.datasets.resolve_seq_len`), ``fakes``
+(stored only, and part of the run's identity: the training dataset follows
+it, :func:`deepfake_ensemble.train.datasets.training_dataset`).
+
+A training dataset with a ``set_epoch`` method (fakes synthesised on the
+fly) is told each epoch's number before the epoch's loader is built.
 
 ``train_model`` runs named steps: :func:`prepare_run` (config, device,
 directories), :func:`build_state` (seeded model, weights, optimiser,
@@ -84,7 +89,7 @@ from ..io import atomic_path, write_csv, write_json
 from ..predictions import HISTORY_COLUMNS
 from ..pretrained import START_NAME, check_model_start, start_normalisation
 from .checkpoint import load_tensors
-from .datasets import resolve_seq_len
+from .datasets import resolve_fakes, resolve_seq_len
 from .models import NORMALISATIONS, create_model, get_spec
 from .models.base import Detector, ModelSpec
 from .models.weights import start_model
@@ -171,6 +176,7 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
         "max_steps_per_epoch": cfg.get("max_steps_per_epoch"),
         "seq_len": resolve_seq_len(name, cfg),
         "micro_batch": _micro_batch(name, cfg.get("micro_batch")),
+        "fakes": resolve_fakes(name, cfg),
     }
     if resolved["normalisation"] not in NORMALISATIONS:
         raise InputError(
@@ -194,10 +200,20 @@ def _micro_batch(name: str, value: Any) -> int | str | None:
     return int(value)
 
 
+#: keys of the resolved config added after runs were made, with the value
+#: that leaves such a run as it was: at that value they stay out of its
+#: identity, so its resume state remains valid
+_LATER_KEYS = {"fakes": DEFAULTS["models.<model>.fakes"]}
+
+
 def config_hash(name: str, resolved: dict, seed: int, n_train: int, n_val: int) -> str:
     """Identity of a training run; ``epochs`` is left out so a run can be
-    extended."""
-    ident = {k: v for k, v in resolved.items() if k != "epochs"}
+    extended, and the keys of ``_LATER_KEYS`` at their old value."""
+    ident = {
+        k: v
+        for k, v in resolved.items()
+        if k != "epochs" and not (k in _LATER_KEYS and v == _LATER_KEYS[k])
+    }
     blob = json.dumps(
         {"model": name, "cfg": ident, "seed": seed, "n": [n_train, n_val]},
         sort_keys=True,
@@ -668,6 +684,11 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
     bs, max_steps = cfg["batch_size"], cfg["max_steps_per_epoch"]
     eseed = _epoch_seed(run.seed, epoch)
     seed_everything(eseed)
+    # fakes synthesised on the fly: this epoch's (workers copy the dataset
+    # when the loader below starts them)
+    set_epoch = getattr(train_ds, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
     sampler = epoch_sampler(train_ds, eseed, run.balance)
     flips = torch.Generator().manual_seed(eseed + 1)
     loader = DataLoader(
