@@ -351,6 +351,16 @@ def test_matrix_drop_table_and_best_member_comparison():
         "**yes**: significantly better in" in text
     )
     assert "Descriptive, untested: mean cross-domain video AUC" in text
+    # where no cell differs, the answer says how many lacked the power to tell
+    untold = comparisons.assign(
+        verdict=np.where(comparisons["in_domain"], "better", "inconclusive")
+    )
+    text = crossdomain.answer("mix", per, untold)
+    n_cross = int((~comparisons["in_domain"]).sum())
+    assert (
+        f"**not shown**: no significant difference ({n_cross} inconclusive, "
+        f"too little power) in any of its {n_cross} cross-domain cell(s)"
+    ) in text
 
 
 # ------------------------------------------------- ensembles: fit, then apply

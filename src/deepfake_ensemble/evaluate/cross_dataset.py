@@ -488,30 +488,33 @@ def answer(
             ~comparisons["in_domain"].astype(bool) & comparisons["grouped_p"].notna()
         ).sum()
     )
+    n_inconclusive = int((cross["verdict"] == "inconclusive").sum())
     if n_better and not n_worse:
-        verdict = "**yes**: significantly better in"
+        verdict = f"**yes**: significantly better in {n_better} of its"
     elif n_worse and not n_better:
-        verdict = "**no**: significantly worse in"
+        verdict = f"**no**: significantly worse in {n_worse} of its"
     elif n_better and n_worse:
-        verdict = "**mixed**: better and worse in"
+        verdict = f"**mixed**: better in {n_better}, worse in {n_worse} of its"
     else:
-        verdict = "**not shown**: no significant difference in"
+        verdict = (
+            f"**not shown**: no significant difference ({n_inconclusive} "
+            "inconclusive, too little power) in any of its"
+        )
     lines = [
         f"The ensemble chosen on validation (highest mean validation video AUC, "
         f"{_fmt(e['mean_val_video_auc'])}) is `{best}`; its best member per "
         f"training set (highest validation video AUC) is {e['best_members']}. "
         f"The answer, from the paired grouped tests of the video-AUC difference "
         f"on each target's test videos, Holm-corrected over the {n_family} "
-        f"cross-domain comparisons of every ensemble: {verdict} "
-        f"{n_better or n_worse or len(cross)} of its {len(cross)} cross-domain "
-        f"cell(s). Descriptive, untested: mean cross-domain video AUC `{best}` "
+        f"cross-domain comparisons of every ensemble: {verdict} {len(cross)} "
+        f"cross-domain cell(s). Descriptive, untested: mean cross-domain video "
+        f"AUC `{best}` "
         f"{_fmt(e['cross_domain_auc'])}, its best member "
         f"{_fmt(e['best_member_cross_domain_auc'])}, difference "
         f"{'n/a' if diff is None else f'{diff:+.3f}'}.",
         "",
     ]
     if len(cross):
-        n_inconclusive = int((cross["verdict"] == "inconclusive").sum())
         lines.append(
             f"Per target dataset: better in {n_better}, worse in {n_worse}, "
             f"inconclusive (too little power) in {n_inconclusive}, no significant "
