@@ -43,6 +43,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .defaults import DEFAULTS
 from .errors import InputError
 from .layout import ENSEMBLE_NAMES, MODEL_NAMES
 
@@ -95,7 +96,7 @@ def enabled_members(models: Mapping[str, Any] | None) -> list[str]:
     return [
         m
         for m in declared_members(models)
-        if (models.get(m) or {}).get("enabled", True)
+        if (models.get(m) or {}).get("enabled", DEFAULTS["models.<model>.enabled"])
     ]
 
 

@@ -173,8 +173,9 @@ def member_spec(name: str, cfg: Mapping[str, Any] | None = None) -> ModelSpec:
     return ModelSpec(
         name=name,
         input_kind=FRAMES,
-        input_size=DEFAULTS["input_size"],
-        normalisation=DEFAULTS["normalisation"],
+        # a declared member's own settings are its defaults
+        input_size=int(cfg.get("input_size") or DEFAULTS["input_size"]),
+        normalisation=cfg.get("normalisation") or DEFAULTS["normalisation"],
         optimizer=dict(DEFAULTS["optimizer"]),
         scheduler=DEFAULTS["scheduler"],
         epochs=DEFAULTS["epochs"],
