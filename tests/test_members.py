@@ -374,8 +374,32 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
         assert set(members["members"]) <= set(MODEL_NAMES), name
     bundle = json.loads((res / "bundle/bundle.json").read_text())
     assert list(bundle["members"]) == models
+    assert bundle["members"]["mynet"]["class"] == "members_fixture:TinyCNN"
+    assert "kind" not in bundle["members"]["capsule"]
+    assert (
+        "Declared members: `mynet` (module"
+        in (res / "bundle/model_card.md").read_text()
+    )
     starts = pd.read_csv(res / "model_starts.csv")
     assert "mynet" in set(starts["model"])
+
+
+@pytest.mark.slow
+def test_declaring_a_member_leaves_the_study_jobs_as_they_were(member_run):
+    """The CI config without the member, over the run with it, redoes no job
+    of the study's detectors or ensembles: their code, params and inputs are
+    the same (and the workflow is deterministic: tests/test_workflow.py), so
+    their outputs are the bytes the config without the member gives. Only
+    the tables over every member (the summary, the bundle) change."""
+    result = snakemake(
+        member_run, "-n", "--quiet", "rules", "--configfile", str(CI_CONFIG)
+    )
+    planned = {
+        line.split()[0]
+        for line in result.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+    assert planned - {"total"} <= {"summarize", "bundle", "all"}, result.stdout
 
 
 @pytest.mark.slow
