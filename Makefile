@@ -157,6 +157,7 @@ benchmarks-doc: setup
 	$(BENCH)/score.py --members study --write docs/scoring.md
 	$(BENCH)/score.py --bundle results/bundle --write docs/scoring.md
 	$(BENCH)/loader.py --write docs/shards.md
+	$(BENCH)/synthesis.py --write docs/models.md
 	$(BENCH)/grouped_test_size.py --write docs/statistics.md
 	$(BENCH)/identity_overlap.py --write docs/statistics.md
 	$(BENCH)/dag_scale.py --write docs/cluster.md

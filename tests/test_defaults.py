@@ -57,6 +57,10 @@ ALLOWED: dict[str, str] = {
     "ingest.synthetic:write_celebdf_tree:seed": (
         "a synthetic test folder's own seed, not a config seed"
     ),
+    "evaluate.stats:wild_cluster_test:n_boot": (
+        "a test's bootstrap draws (its p-value's resolution), not the "
+        "intervals' resamples of ensemble.bootstrap"
+    ),
     "train.synthesis:SynthesisDataset.__init__:seed": (
         "a bare synthesis dataset's own seed; training passes the run's seed "
         "(train.datasets.training_dataset)"

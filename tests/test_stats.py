@@ -27,6 +27,7 @@ from deepfake_ensemble.evaluate.stats import (
     per_dataset_table,
     power_at,
     verdict_of,
+    wild_cluster_test,
 )
 from deepfake_ensemble.ingest.synthetic import clustered_scores
 
@@ -349,6 +350,36 @@ def test_grouped_test_keeps_its_size_on_clustered_data(n_groups, per_group, big_
         grouped += grouped_test(y, a, b, g)["p"] < 0.05
     assert 0.02 <= grouped / n_sims <= 0.08
     assert delong > grouped and (big_share or delong / n_sims > 0.10)
+
+
+def test_wild_cluster_test_refers_the_jackknife_t_to_a_bootstrap():
+    """The jackknife t of grouped_test, its p-value from a seeded wild
+    cluster bootstrap: (1 + count) / (1 + draws), every Webb vector where
+    there are no more than the draws; no test where grouped_test has none."""
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 120)
+    a = y + rng.normal(0, 1, 120)
+    b = 0.6 * y + rng.normal(0, 1, 120)
+    g = np.repeat(np.arange(8), 15)
+    t, p = wild_cluster_test(y, a, b, g, n_boot=999)
+    assert t == pytest.approx(grouped_test(y, a, b, g)["t"])
+    assert (t, p) == wild_cluster_test(y, a, b, g, n_boot=999)  # seeded
+    assert 0 < p < 0.2 and p * 1000 == pytest.approx(round(p * 1000))
+    # 3 groups: all 6**3 = 216 Webb vectors, whatever the seed
+    g3 = np.repeat(np.arange(3), 40)
+    _, p3 = wild_cluster_test(y, a, b, g3, n_boot=999)
+    assert p3 == wild_cluster_test(y, a, b, g3, n_boot=999, seed=9)[1]
+    assert p3 * 217 == pytest.approx(round(p3 * 217))
+    _, p_signs = wild_cluster_test(y, a, b, g3, weights="rademacher")
+    assert p_signs * 9 == pytest.approx(round(p_signs * 9))  # 8 sign vectors
+    # one video a group: close to the t-test
+    _, p1 = wild_cluster_test(y, a, b, np.arange(120))
+    assert p1 == pytest.approx(grouped_test(y, a, b, np.arange(120))["p"], abs=0.01)
+    g2 = np.where(y == 1, 0, 1 + np.arange(120) % 3)  # deleting group 0: no fakes
+    assert wild_cluster_test(y, a, b, g2) == (None, None)
+    assert wild_cluster_test(y, a, a, g) == (0.0, 1.0)
+    with pytest.raises(InputError, match="weights"):
+        wild_cluster_test(y, a, b, g, weights="mammen")
 
 
 def test_degrees_of_freedom_follow_the_balance_of_the_groups():

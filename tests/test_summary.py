@@ -360,8 +360,8 @@ def test_notes_say_how_many_people_the_test_groups_derive_from():
     )
     df = pd.DataFrame(columns=SUMMARY_COLUMNS)
     notes = summary_notes(df, split, people=people)
-    assert "The 4 test groups derive from 3 photographed people" in notes
-    assert "1 of these people also appear in training" in notes
+    assert "The 4 test groups show 2 photographed people (3 with the faces" in notes
+    assert "1 of the 3 also appear in training" in notes
     # without the people, or with none of the test videos, nothing is said
     assert "photographed" not in summary_notes(df, split)
     assert "photographed" not in summary_notes(df, split, people=people.iloc[4:])

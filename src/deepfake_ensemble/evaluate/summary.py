@@ -460,30 +460,37 @@ def split_overview(split: pd.DataFrame) -> pd.DataFrame:
 def people_note(test_split: pd.DataFrame, people: pd.DataFrame) -> str:
     """What the test groups rest on where the videos' people are known (the
     demo's cue table: ``video_id, person, source_person``): how many people
-    the test groups derive from, and how many of them also appear in the
-    videos outside the test split. Empty where no test video has a row."""
-    cols = [c for c in ("person", "source_person") if c in people.columns]
-    if not cols:
+    the test groups' scenes show (``person``), how many with the faces
+    swapped into their fakes (``source_person``), and how many of those also
+    appear in the videos outside the test split. Empty where no test video
+    has a row or the table names no person."""
+    if "person" not in people.columns:
         return ""
-    test_ids = set(test_split["video_id"])
-    in_test = people["video_id"].isin(test_ids)
+    in_test = people["video_id"].isin(set(test_split["video_id"]))
     if not in_test.any():
         return ""
+    cols = [c for c in ("person", "source_person") if c in people.columns]
 
-    def persons(rows: pd.DataFrame) -> set[str]:
-        return {p for c in cols for p in rows[c].astype(str) if p}
+    def persons(rows: pd.DataFrame, columns: list[str]) -> set[str]:
+        return {p for c in columns for p in rows[c].astype(str) if p}
 
-    test_people = persons(people[in_test])
-    elsewhere = test_people & persons(people[~in_test])
+    scenes = persons(people[in_test], ["person"])
+    shown = persons(people[in_test], cols)
+    elsewhere = shown & persons(people[~in_test], cols)
     groups = test_split["group"].nunique()
+    swapped = (
+        f" ({len(shown)} with the faces swapped into their fakes)"
+        if shown != scenes
+        else ""
+    )
     return (
-        f"The {groups} test groups derive from {len(test_people)} photographed "
-        "people: the demo's identities are synthetic variants of a few "
-        "people, separate groups by design, and "
-        f"{len(elsewhere)} of these people also appear in training or "
-        "validation videos. The groups are therefore less independent than "
-        "their number says: the demo checks the machinery, it does not "
-        "measure generalisation to new people."
+        f"The {groups} test groups show {len(scenes)} photographed people"
+        f"{swapped}: the demo's identities are synthetic variants of a few "
+        f"people, separate groups by design, and {len(elsewhere)} of the "
+        f"{len(shown)} also appear in training or validation videos. The "
+        "groups are therefore less independent than their number says: the "
+        "demo checks the machinery, it does not measure generalisation to new "
+        "people."
     )
 
 
