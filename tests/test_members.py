@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -340,25 +341,48 @@ def test_the_dry_run_plans_a_declared_member_beside_the_study(tmp_path):
     assert counts == {"train": "6", "predict": "6", "ensemble": "13"}
 
 
-# -- one run of the CI workflow with a fifth member (slow) ----------------------------
-def _run_with_member(workdir: Path) -> None:
-    snakemake(
-        workdir,
-        "--profile",
-        str(ROOT / "profiles" / "default"),
-        "--configfile",
-        str(CI_CONFIG),
-        str(overlay(workdir, {"mynet": MODULE_MEMBER})),
-        *demo_threads(),
-        "--cores",
-        "2",
-        env=FIXTURE_ENV,
-    )
+# -- the CI workflow run with a fifth member added (slow) ------------------------------
+def _add_member(local_run: Path):
+    """Build a copy of the local CI run, then the same workflow with the
+    module member declared: only the member's jobs and the tables over every
+    member (summary, bundle) have anything to do."""
+
+    def build(workdir: Path) -> None:
+        shutil.copytree(local_run, workdir, symlinks=True, dirs_exist_ok=True)
+        result = snakemake(
+            workdir,
+            "--profile",
+            str(ROOT / "profiles" / "default"),
+            "--configfile",
+            str(CI_CONFIG),
+            str(overlay(workdir, {"mynet": MODULE_MEMBER})),
+            *demo_threads(),
+            "--cores",
+            "2",
+            env=FIXTURE_ENV,
+        )
+        (workdir / "member-run.log").write_text(result.stdout + result.stderr)
+
+    return build
+
+
+def jobs_run(log: str) -> list[tuple[str, str]]:
+    """(rule, wildcards line) of every job a Snakemake log shows."""
+    jobs = []
+    for line in log.splitlines():
+        match = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line)
+        if match:
+            jobs.append([match.group(1), ""])
+        elif jobs and line.strip().startswith("wildcards:"):
+            jobs[-1][1] = line.strip()
+    return [tuple(j) for j in jobs]
 
 
 @pytest.fixture(scope="module")
-def member_run(request, tmp_path_factory) -> Path:
-    return shared_run(request, tmp_path_factory, "member-run", _run_with_member)
+def member_run(request, tmp_path_factory, local_ci_run) -> Path:
+    return shared_run(
+        request, tmp_path_factory, "member-run", _add_member(local_ci_run)
+    )
 
 
 @pytest.mark.slow
@@ -385,12 +409,24 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
 
 
 @pytest.mark.slow
-def test_declaring_a_member_leaves_the_study_jobs_as_they_were(member_run):
-    """The CI config without the member, over the run with it, redoes no job
-    of the study's detectors or ensembles: their code, params and inputs are
-    the same (and the workflow is deterministic: tests/test_workflow.py), so
-    their outputs are the bytes the config without the member gives. Only
-    the tables over every member (the summary, the bundle) change."""
+def test_declaring_a_member_leaves_the_study_jobs_as_they_were(
+    member_run, local_ci_run
+):
+    """Declaring the member over the local CI run runs the member's jobs and
+    the tables over every member (summary, bundle) alone: the study's
+    predictions stay the local run's bytes. And the CI config without the
+    member, over the run with it, redoes no job of the study's detectors or
+    ensembles."""
+    log = (member_run / "member-run.log").read_text()
+    ran = jobs_run(log)
+    assert ran, log[-2000:]
+    for rule, wildcards in ran:
+        assert "model=" not in wildcards or "model=mynet" in wildcards, (rule, ran)
+        assert "model=" in wildcards or rule in {"summarize", "bundle", "all"}, ran
+    for model in MODEL_NAMES:
+        for split in ("val", "test"):
+            rel = Path("results/predictions/pooled") / model / f"{split}.csv"
+            assert (member_run / rel).read_bytes() == (local_ci_run / rel).read_bytes()
     result = snakemake(
         member_run, "-n", "--quiet", "rules", "--configfile", str(CI_CONFIG)
     )
