@@ -462,6 +462,11 @@ class Plan:
     jobs: dict[str, int]
     totals: dict[str, float | None]
     header: list[str]
+    #: (training set, model) -> seconds of training (epochs with their
+    #: validation passes) and of prediction, None where no rate was measured
+    members: dict[tuple[str, str], dict[str, float | None]] = field(
+        default_factory=dict
+    )
 
 
 def make_plan(
@@ -570,6 +575,7 @@ def make_plan(
             f"({rates_path('train-throughput', gpu, rates_dir)}): no GPU-hours"
         )
     chains: list[float] = []
+    members_s: dict[tuple[str, str], dict[str, float | None]] = {}
     gpu_total: float | None = 0.0
     for tset, members in tsets.items():
         sets = {
@@ -616,6 +622,10 @@ def make_plan(
                     f"all {items['epochs']} epochs (early stopping may end sooner)"
                 )
             notes.append("validation and prediction at the training rate (a bound)")
+            members_s[(tset, model)] = {
+                "train_s": None if hours is None else hours * 3600,
+                "predict_s": None if hours is None else pred_hours * 3600,
+            }
             both = None if hours is None else hours + pred_hours
             gpu_total = None if both is None or gpu_total is None else gpu_total + both
             if both is not None:
@@ -723,7 +733,7 @@ def make_plan(
         )
     )
     totals["wall_hours"] = wall
-    return Plan(rows, jobs, totals, header)
+    return Plan(rows, jobs, totals, header, members_s)
 
 
 # -- output -------------------------------------------------------------------
