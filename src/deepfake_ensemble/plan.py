@@ -328,7 +328,11 @@ def profile_settings(profile: Path) -> dict:
         "group": int((data.get("group-components") or {}).get("preprocess", 1)),
         "slots": int(slots),
         "jobs": int(data.get("jobs", 0) or 0),
-        "path": str(profile),
+        "path": str(
+            Path(profile).resolve().relative_to(ROOT)
+            if Path(profile).resolve().is_relative_to(ROOT)
+            else profile
+        ),
     }
 
 
