@@ -101,7 +101,7 @@ def write_rates(
     kind, e.g. a GPU model) with the command, the commit and the machine, so
     that ``deepfake-ensemble plan`` reads the figures the docs show without
     parsing Markdown."""
-    from deepfake_ensemble.plan import rates_document
+    from deepfake_ensemble.bundle.plan import rates_document
 
     doc = rates_document(
         name,

@@ -40,8 +40,8 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from deepfake_ensemble.bundle.plan import kind_slug  # noqa: E402
 from deepfake_ensemble.layout import MODEL_NAMES  # noqa: E402
-from deepfake_ensemble.plan import kind_slug  # noqa: E402
 from deepfake_ensemble.train.models import create_model, get_spec  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

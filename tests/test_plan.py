@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from conftest import CI_CONFIG, ROOT, snakemake
 
-from deepfake_ensemble import plan as planning
+from deepfake_ensemble.bundle import plan as planning
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

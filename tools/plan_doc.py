@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _markdown import commit, write_block  # noqa: E402
 
-from deepfake_ensemble import plan as planning  # noqa: E402
+from deepfake_ensemble.bundle import plan as planning  # noqa: E402
 
 PAGE = ROOT / "docs" / "cluster.md"
 BLOCK = "plan-study"

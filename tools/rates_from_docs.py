@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from deepfake_ensemble.plan import RATES_DIR, kind_slug, rates_document  # noqa: E402
+from deepfake_ensemble.bundle.plan import RATES_DIR, kind_slug, rates_document  # noqa: E402
 
 COMMIT = re.compile(r"\bcommit ([0-9a-f]{7,40})\b")
 

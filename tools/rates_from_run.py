@@ -39,13 +39,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import pandas as pd  # noqa: E402
 from _markdown import machine  # noqa: E402
 
-from deepfake_ensemble.layout import EYE_SEQUENCE_MODELS  # noqa: E402
-from deepfake_ensemble.plan import (  # noqa: E402
+from deepfake_ensemble.bundle.plan import (  # noqa: E402
     RATES_DIR,
     enabled_models,
     load_config,
     rates_document,
 )
+from deepfake_ensemble.layout import EYE_SEQUENCE_MODELS  # noqa: E402
 
 
 def epoch_items(report: pd.DataFrame, split: str, model: str, cfg: dict) -> int:

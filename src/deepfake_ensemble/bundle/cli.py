@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
             "from resources/rates/ (see docs/cluster.md#the-bill-before-the-run)."
         ),
     )
-    from ..plan import add_arguments
+    from .plan import add_arguments
 
     add_arguments(plan)
     return parser
@@ -284,7 +284,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ..plan import markdown, run, write_csv
+    from .plan import markdown, run, write_csv
 
     plan = run(args)
     print("\n".join(markdown(plan)))

@@ -50,11 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .layout import EYE_SEQUENCE_MODELS, MODEL_NAMES, SPLITS, ensembles_for
-from .protocols import POOLED, target_sets, train_sets
+from ..errors import InputError
+from ..layout import EYE_SEQUENCE_MODELS, SPLITS, ensembles_for
+from ..members import enabled_members
+from ..protocols import POOLED, target_sets, train_sets
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RATES_DIR = ROOT / "resources" / "rates"
 SCHEMA = ROOT / "config" / "schema" / "config.schema.yaml"
 BASE_CONFIG = ROOT / "config" / "config.yaml"
@@ -140,7 +141,7 @@ def load_config(configfiles: Sequence[str | os.PathLike] = ()) -> dict:
     import yaml
     from snakemake.utils import validate
 
-    from .config import check_config
+    from ..config import check_config
 
     config: dict = yaml.safe_load(BASE_CONFIG.read_text())
     for path in configfiles:
@@ -151,8 +152,8 @@ def load_config(configfiles: Sequence[str | os.PathLike] = ()) -> dict:
 
 
 def enabled_models(config: Mapping) -> list[str]:
-    models = config.get("models", {})
-    return [m for m in MODEL_NAMES if models.get(m, {}).get("enabled", True)]
+    """The members the workflow trains (the study's and declared ones)."""
+    return enabled_members(config.get("models", {}))
 
 
 # -- videos and durations ----------------------------------------------------
@@ -221,7 +222,7 @@ def count_datasets(
 ) -> list[Dataset]:
     """Videos and mean duration of every configured dataset (see the module
     doc for the order of the sources)."""
-    from .ingest.manifest import ingest_dataset
+    from ..ingest.manifest import ingest_dataset
 
     manifest = _manifest_paths(workdir)
     demo = config["demo"]
@@ -338,7 +339,7 @@ def profile_settings(profile: Path) -> dict:
 
 def weights_to_fetch(config: Mapping, models: Sequence[str]) -> int:
     """Weights files rule fetch_weights_file will fetch (local jobs)."""
-    from .pretrained import fetchable, load_catalog, resolve_model_starts
+    from ..pretrained import fetchable, load_catalog, resolve_model_starts
 
     try:
         catalog = load_catalog(config.get("weights_catalog"))
