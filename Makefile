@@ -12,7 +12,7 @@ DEMO_WHEEL := resources/demo/insightface-2.1-py3-none-any.whl
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 
-.PHONY: setup demo demo-cross test lint format dag graphviz profile readme readme-check config-doc benchmarks-doc clean help
+.PHONY: setup demo demo-cross plan test lint format dag graphviz profile readme readme-check config-doc benchmarks-doc clean help
 
 help:
 	@echo "make demo   set up and run the workflow on the embedded demo dataset"
@@ -21,6 +21,8 @@ help:
 	@echo "make test   set up and run the test suite"
 	@echo "make lint   ruff, snakefmt --check and snakemake --lint"
 	@echo "make dag    draw the rule graph and the demo's job DAG (SVG)"
+	@echo "make plan  the bill before a run: core-hours, shard GB, GPU-hours,"
+	@echo "            submissions and wall time (CONFIG=... NODES=... GPU=...)"
 	@echo "make profile  install the SLURM profile as \`--profile slurm\`"
 	@echo "make config-doc  write docs/configuration-reference.md and the"
 	@echo "            package's defaults (src/deepfake_ensemble/defaults.py) from the schema"
@@ -28,6 +30,17 @@ help:
 	@echo "            into the docs (after make demo; see docs/benchmarks.md)"
 
 setup: $(STAMP) $(DEMO_WHEEL)
+
+# The bill before a run (docs/cluster.md#the-bill-before-the-run); runs nothing.
+CONFIG ?= config/study.yaml
+NODES ?= 1
+GPUS_PER_NODE ?= 4
+CORES_PER_NODE ?= 32
+GPU ?= h200
+plan: $(STAMP)
+	$(BIN)/deepfake-ensemble plan --configfile $(CONFIG) --nodes $(NODES) \
+		--gpus-per-node $(GPUS_PER_NODE) --cores-per-node $(CORES_PER_NODE) \
+		--gpu $(GPU)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

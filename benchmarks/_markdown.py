@@ -3,6 +3,7 @@ file, with the commit it was measured at."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -86,3 +87,35 @@ def write_block(path: Path, name: str, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new)
     tmp.replace(path)
+
+
+#: where the benchmarks write their rates, machine-readable (the plan reads them)
+RATES_DIR = ROOT / "resources" / "rates"
+
+
+def write_rates(
+    name: str, script: str, rates: dict, argv=None, kind: str | None = None
+) -> Path:
+    """Write ``rates`` (a benchmark's measured figures) to
+    ``resources/rates/<name>.json`` (``<name>-<kind>.json`` for a machine
+    kind, e.g. a GPU model) with the command, the commit and the machine, so
+    that ``deepfake-ensemble plan`` reads the figures the docs show without
+    parsing Markdown."""
+    from deepfake_ensemble.bundle.plan import rates_document
+
+    doc = rates_document(
+        name,
+        rates,
+        command=command(script, argv),
+        commit=commit(),
+        machine=machine(),
+        source=f"written by {Path(script).resolve().relative_to(ROOT)} --write",
+        kind=kind,
+    )
+    path = RATES_DIR / (f"{name}-{kind}.json" if kind else f"{name}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"written: {path.relative_to(ROOT)}")
+    return path

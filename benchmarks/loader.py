@@ -31,7 +31,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _markdown import write_table
+from _markdown import write_rates, write_table
 from skimage import data
 
 from deepfake_ensemble.preprocess.faces import FaceRecord
@@ -203,6 +203,20 @@ def main() -> None:
             md += training_pattern(tmp, args.workers, args.batch)
         if args.write:
             write_table(args.write, "loader", __file__, md)
+            keys = {"folder": "files", "raw": "raw", "JPEG bytes": "jpeg"}
+            short = {
+                next(v for k, v in keys.items() if k in name): (rate, nbytes)
+                for name, (rate, nbytes) in results.items()
+            }
+            write_rates(
+                "loader",
+                __file__,
+                {
+                    "face_size": args.size,
+                    "bytes_per_face": {k: b / args.n for k, (_, b) in short.items()},
+                    "reads_per_s": {k: round(r, 1) for k, (r, _) in short.items()},
+                },
+            )
     finally:
         shutil.rmtree(tmp)
 

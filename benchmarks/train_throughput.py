@@ -40,11 +40,12 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from deepfake_ensemble.bundle.plan import kind_slug  # noqa: E402
 from deepfake_ensemble.layout import MODEL_NAMES  # noqa: E402
 from deepfake_ensemble.train.models import create_model, get_spec  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _markdown import write_table  # noqa: E402
+from _markdown import write_rates, write_table  # noqa: E402
 
 
 class SyntheticFrames(Dataset):
@@ -231,6 +232,7 @@ def main(argv=None):
     if len(modes) == 2:
         head += f"  {'bf16+CL img/s':>13} {'wait':>6} {'speed-up':>8}"
     print(head)
+    rates = {}
     for m in args.models:
         run = argparse.Namespace(**{**vars(args), "batch": batch[m]})
         cells, peak = [], 0.0
@@ -249,12 +251,28 @@ def main(argv=None):
             print(("shards    " if src else "") + line, flush=True)
             cells += [f"{r[1]:,.{0 if r[1] >= 100 else 1}f} | {r[2]:.1%}" for r in res]
             peak = max([peak, *(r[3] for r in res)])
+            if src == sources[0]:
+                eye = get_spec(m).input_kind == "eye_sequence"
+                rates[m] = {
+                    "per_s": round(res[-1][1], 1),
+                    "unit": "frames/s" if eye else "images/s",
+                    "batch": batch[m],
+                    "input_size": res[-1][0],
+                    "seq_len": args.seq_len if eye else None,
+                    "peak_gpu_gib": round(peak, 1) if device.type == "cuda" else None,
+                    "data": ("real shards" if src else "synthetic images")
+                    + f", {args.workers} loader workers"
+                    + (", bf16 + channels-last" if modes[-1] else ", fp32"),
+                }
         row = f"| {m} ({batch[m]}) | {res[0][0]} | " + " | ".join(cells) + " |"
         if device.type == "cuda":
             row += f" {peak:.1f} GiB |"
         md.append(row)
     if args.write:
         write_table(args.write, "train-throughput", __file__, md)
+        write_rates(
+            "train-throughput", __file__, {"models": rates}, kind=kind_slug(name)
+        )
 
 
 if __name__ == "__main__":

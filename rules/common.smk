@@ -19,7 +19,6 @@ from deepfake_ensemble.layout import (
     ENSEMBLE_FIT_FILES,
     ENSEMBLE_NAMES,
     ENSEMBLE_TEST_FILES,
-    MODEL_NAMES,
     SPLITS,
     demo_marker,
     ensemble_files,
@@ -28,6 +27,11 @@ from deepfake_ensemble.layout import (
 from deepfake_ensemble.config import check_config, describe_validation_error
 from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.members import (
+    declared_members,
+    enabled_members,
+    ensemble_members,
+)
 from deepfake_ensemble.protocols import POOLED, target_datasets, target_sets, train_sets
 
 
@@ -50,7 +54,14 @@ def validate_config(config, schema):
 
 validate_config(config, "../config/schema/config.schema.yaml")
 
-MODELS = [m for m in MODEL_NAMES if config["models"].get(m, {}).get("enabled", True)]
+# the members (config key models): the study's four unless disabled, then
+# the members declared with kind timm or module (deepfake_ensemble.members);
+# every single-model rule, the summary, the matrix and the bundle take them
+MODELS = enabled_members(config["models"])
+# the members the ensembles combine: the study's detectors among MODELS
+# (when at least two are), so that declaring members leaves the study's
+# ensembles as they were
+ENSEMBLE_MEMBERS = ensemble_members(MODELS)
 # the calibrated hard-voting variants exist unless ensemble.calibration is none
 ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"]))
 LOGS = "results/logs"
@@ -100,7 +111,7 @@ def _one_of(names):
 wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
-    model="|".join(MODEL_NAMES),
+    model=_one_of(declared_members(config["models"])),
     ensemble="|".join(ENSEMBLE_NAMES),
     dataset=_one_of(DATASETS),
     train_set=_one_of(TRAIN_SETS),

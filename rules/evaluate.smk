@@ -45,8 +45,8 @@ rule evaluate_model:
 
 rule ensemble:
     input:
-        val=predictions("{train_set}", "val"),
-        sizes=model_files("{train_set}", "size.json"),
+        val=predictions("{train_set}", "val", ENSEMBLE_MEMBERS),
+        sizes=model_files("{train_set}", "size.json", ENSEMBLE_MEMBERS),
         # groups of the validation videos (cross-fitting folds); every video
         val_split="results/splits/val.csv",
     output:
@@ -58,7 +58,7 @@ rule ensemble:
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=MODELS,
+        models=ENSEMBLE_MEMBERS,
         ensemble=config["ensemble"],
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
@@ -69,7 +69,7 @@ rule ensemble:
 rule ensemble_test:
     input:
         **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
-        test=predictions("{train_set}", "test"),
+        test=predictions("{train_set}", "test", ENSEMBLE_MEMBERS),
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
@@ -90,7 +90,7 @@ rule ensemble_test:
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=MODELS,
+        models=ENSEMBLE_MEMBERS,
         test_sets=TEST_SETS,
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],

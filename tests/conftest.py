@@ -214,6 +214,7 @@ def cluster():
 SLOW_FIRST = (
     "test_slurm",
     "test_cross_dataset",
+    "test_members",
     "test_slurm_resume",
     "test_slurm_score",
     "test_fetch_weights",

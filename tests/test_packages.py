@@ -137,6 +137,11 @@ def test_core_modules_import_only_what_every_env_installs():
             )
 
 
+#: the installed console command and the subcommand that runs only there (the
+#: plan, on the submitting machine before any rule), never in a rule's env
+CONSOLE_MODULES = ("deepfake_ensemble.bundle.cli", "deepfake_ensemble.bundle.plan")
+
+
 def test_bundle_imports_at_module_level_only_what_every_env_installs():
     """Its scoring rules run in all three environments; what one step needs
     is imported inside its function (that env's packages, other stages)."""
@@ -144,7 +149,7 @@ def test_bundle_imports_at_module_level_only_what_every_env_installs():
     required = set(requirement_pins())
     for module in modules_of("bundle"):
         for dist, imp in third_party(module):
-            if module == "deepfake_ensemble.bundle.cli":
+            if module in CONSOLE_MODULES:
                 # the installed console command: the project's requirements
                 assert dist in required, (module, imp.lineno, imp.target)
             elif imp.nested:

@@ -229,5 +229,6 @@ def test_shard_dataset_picks_the_dataset_and_seq_len(raw_split):
     assert resolve_seq_len("capsule", {}) is None
     with pytest.raises(InputError, match="seq_len"):
         resolve_seq_len("ictu_oculi", {"seq_len": 2.5})
-    with pytest.raises(InputError, match="unknown model"):
+    # a name that is not a study detector is a member that must say its kind
+    with pytest.raises(InputError, match="models.nope.kind"):
         shard_dataset("nope", out, {})

@@ -249,7 +249,11 @@ def child_rows(path: str, node: dict, defs: dict) -> Iterator[tuple[str, ...]]:
             shared = resolve(child, defs)
             row = next(rows(name, shared, defs))
             names = ", ".join(_code(k) for k in keys)
-            desc = f"`<{_ref_name(child['$ref'])}>` is one of {names}. "
+            desc = f"`<{_ref_name(child['$ref'])}>` is one of {names}"
+            # further keys of the same definition (models: declared members)
+            if node.get("additionalProperties") == child:
+                desc += ", or any other name"
+            desc += ". "
             yield (*row[:4], desc + row[4])
             yield from child_rows(name, shared, defs)
             continue

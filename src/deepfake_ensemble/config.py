@@ -6,7 +6,10 @@ reported here in at most three lines: where (the key path), what (the value)
 and which rule of the schema it breaks; never the schema itself.
 
 :func:`check_config` then refuses, in one line naming the key, what the
-schema alone cannot express (a value allowed for some models only).
+schema alone cannot express: a member's declaration that cannot work (a
+missing ``kind``, an unknown timm architecture, a class path that names no
+class: :func:`deepfake_ensemble.members.check_members`) and a value allowed
+for some models only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from .defaults import DEFAULTS
 from .errors import InputError
 from .layout import EYE_SEQUENCE_MODELS
+from .members import check_members
 
 MAX_VALUE_CHARS = 120
 
@@ -68,6 +72,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Refuse a validated config's settings that only some models take, with
     an :class:`~deepfake_ensemble.errors.InputError` of one line naming the
     key (the Snakefile turns it into the dry run's error)."""
+    check_members(config.get("models"))
     for model, block in (config.get("models") or {}).items():
         problem = fakes_problem(
             model, (block or {}).get("fakes", DEFAULTS["models.<model>.fakes"])

@@ -13,7 +13,8 @@ from pathlib import Path
 from .defaults import DEFAULTS
 
 #: the four single detectors, in the study's order (the model registry in
-#: ``deepfake_ensemble.train.models`` registers exactly these)
+#: ``deepfake_ensemble.train.models`` registers exactly these); the members
+#: beyond them are declared in the config (``deepfake_ensemble.members``)
 MODEL_NAMES: tuple[str, ...] = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
 #: those of them that read eye-crop sequences, not face crops (the registry's
 #: input kind ``eye_sequence``): In Ictu Oculi

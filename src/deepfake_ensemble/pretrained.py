@@ -223,8 +223,11 @@ def read_catalog(path: str | os.PathLike) -> dict[str, WeightsFile]:
         f = WeightsFile.from_dict(name, entry)
         if not re.fullmatch(r"[0-9a-f]{8,64}", f.sha256):
             raise InputError(f"{where}: sha256 must be 8 to 64 hex digits")
-        if not set(f.models) <= set(MODEL_NAMES):
-            raise InputError(f"{where}: models must be among {MODEL_NAMES}")
+        if not all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", m) for m in f.models):
+            raise InputError(
+                f"{where}: models must be member names or kinds "
+                f"(e.g. {', '.join(MODEL_NAMES)}, timm, module)"
+            )
         if f.normalisation not in NORMALISATION_NAMES:
             raise InputError(f"{where}: normalisation must be in {NORMALISATION_NAMES}")
         out[name] = f
@@ -321,7 +324,7 @@ def check_model_start(
         entry = catalog.get(os.path.basename(path))
         if entry is None:
             continue
-        if name not in entry.models:
+        if name not in entry.models and cfg.get("kind", name) not in entry.models:
             raise InputError(
                 f"config key {key}.weights: {entry.name} ({entry.source}) "
                 f"starts {', '.join(entry.models)}, not {name}"
@@ -392,8 +395,10 @@ def start_normalisation(
         entry = catalog.get(base)
         if entry is not None:
             found[base] = (entry.normalisation, entry.source)
-        else:
+        elif name in CHECKPOINT_NORMALISATION:
             found[base] = (CHECKPOINT_NORMALISATION[name], f"a {name} release")
+        else:  # a declared member's own file: its default
+            found[base] = (default, f"the {name} member's default")
     norms = {n for n, _ in found.values()}
     if len(norms) > 1:
         detail = ", ".join(f"{b}: {n}" for b, (n, _) in found.items())

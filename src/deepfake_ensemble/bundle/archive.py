@@ -47,6 +47,7 @@ from .. import __version__
 from ..errors import InputError
 from ..io import read_json, write_json, write_text
 from ..layout import ENSEMBLES as ENSEMBLE_METHODS
+from ..members import IDENTITY_KEYS, MODULE
 from ..pretrained import sha256_file
 
 FORMAT = "deepfake-ensemble-bundle"
@@ -453,6 +454,8 @@ def export_bundle(
                     f"{fields.get('model_name')!r}, not of {model!r}"
                 )
             metrics = read_json(model_metrics[model])
+            config = fields.get("config") or {}
+            declared = {k: config[k] for k in IDENTITY_KEYS if k in config}
             members[model] = {
                 "checkpoint": rel,
                 "input_kind": fields.get("input_kind"),
@@ -461,6 +464,9 @@ def export_bundle(
                 "seq_len": fields.get("seq_len"),
                 "epoch": fields.get("epoch"),
                 "threshold": _threshold(metrics.get("test")),
+                # a declared member: its kind and backbone or class (the
+                # study's detectors carry none, as before)
+                **declared,
             }
             card_members[model] = {
                 "epoch": fields.get("epoch"),
@@ -468,6 +474,7 @@ def export_bundle(
                 "normalisation": fields.get("normalisation"),
                 "val_video_auc": (metrics.get("val") or {}).get("video_auc"),
                 "threshold": members[model]["threshold"],
+                **declared,
             }
         ensemble_files: dict[str, str] = {}
         for name, files in ensembles.items():
@@ -605,6 +612,24 @@ def _md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join([head, rule, *body])
 
 
+def _declared_lines(members: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The card's note on the members declared in the config (none: no line)."""
+    declared = [
+        f"`{m}` ({v['kind']} `{v.get('backbone') or v.get('class')}`)"
+        for m, v in members.items()
+        if v.get("kind")
+    ]
+    if not declared:
+        return []
+    line = f"Declared members: {', '.join(declared)}."
+    if any(v.get("kind") == MODULE for v in members.values()):
+        line += (
+            " A module member's class is imported where the bundle scores: its "
+            "package must be installed there or on PYTHONPATH."
+        )
+    return [line, ""]
+
+
 def model_card_markdown(card: Mapping[str, Any]) -> str:
     """The model card (``model_card.json``'s content) as markdown."""
     data = card["training_data"]
@@ -664,6 +689,7 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
             ],
         ),
         "",
+        *_declared_lines(card["members"]),
         "## Ensembles",
         "",
         _md_table(

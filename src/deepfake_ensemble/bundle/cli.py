@@ -3,6 +3,7 @@
     deepfake-ensemble score --bundle results/bundle VIDEO_OR_FOLDER... \\
         [-o scores.csv] [--ensemble all_soft] [--device auto] [--json]
     deepfake-ensemble verify results/bundle
+    deepfake-ensemble plan --configfile config/study.yaml [--nodes N ...]
 
 ``score`` checks the bundle against its manifest, preprocesses every video
 with the bundle's settings (a progress bar on stderr), runs each member's
@@ -112,6 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check a bundle against its manifest and describe it"
     )
     verify.add_argument("bundle")
+    plan = sub.add_parser(
+        "plan",
+        help="the bill before a run: core-hours, storage, GPU-hours, "
+        "submissions and wall time of a config, from measured rates",
+        description=(
+            "Plan a run of the workflow before anything runs: preprocessing "
+            "core-hours, shard storage, GPU-hours per member, SLURM "
+            "submissions and the wall time on --nodes nodes, every rate read "
+            "from resources/rates/ (see docs/cluster.md#the-bill-before-the-run)."
+        ),
+    )
+    from .plan import add_arguments
+
+    add_arguments(plan)
     return parser
 
 
@@ -268,6 +283,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .plan import markdown, run, write_csv
+
+    plan = run(args)
+    print("\n".join(markdown(plan)))
+    write_csv(plan, args.output)
+    print(f"written: {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -275,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "score":
             return cmd_score(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         return cmd_verify(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -26,7 +26,7 @@ from ..config import fakes_problem
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..preprocess.shards import ShardSet
-from .models import EYE_SEQUENCE, get_spec
+from .models import EYE_SEQUENCE, member_spec
 
 __all__ = [
     "FAKES",
@@ -172,7 +172,7 @@ def resolve_seq_len(
     stored in a checkpoint), else the registry spec's; ``None`` for a frame
     model that sets none. An eye-sequence model without either is an error.
     """
-    spec = get_spec(model_name)
+    spec = member_spec(model_name, model_config)
     value = (model_config or {}).get("seq_len") or spec.seq_len
     if value is None:
         if spec.input_kind == EYE_SEQUENCE:
@@ -197,7 +197,7 @@ def shard_dataset(
     """The dataset detector ``model_name`` consumes from ``shards`` (a shard
     directory, a shard file, a list of them, or an open :class:`ShardSet`):
     face frames, or eye-crop sequences of :func:`resolve_seq_len` frames."""
-    spec = get_spec(model_name)
+    spec = member_spec(model_name, model_config)
     if spec.input_kind == EYE_SEQUENCE:
         return EyeSequenceDataset(
             shards, seq_len=resolve_seq_len(model_name, model_config)

@@ -86,11 +86,12 @@ from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..evaluate.metrics import auc
 from ..io import atomic_path, write_csv, write_json
+from ..members import identity
 from ..predictions import HISTORY_COLUMNS
 from ..pretrained import START_NAME, check_model_start, start_normalisation
 from .checkpoint import load_tensors
 from .datasets import resolve_fakes, resolve_seq_len
-from .models import NORMALISATIONS, create_model, get_spec
+from .models import NORMALISATIONS, create_member, member_spec
 from .models.base import Detector, ModelSpec
 from .models.weights import start_model
 from .predict import (
@@ -130,8 +131,8 @@ SIZE_NAME = "size.json"
 # -- configuration ---------------------------------------------------------------
 def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
     """The model's config block with the study's defaults filled in."""
-    spec = get_spec(name)
     cfg = dict(model_cfg or {})
+    spec = member_spec(name, cfg)
     opt_cfg = cfg.get("optimizer") or {}
     opt_name = str(opt_cfg.get("name", spec.optimizer["name"])).lower()
     optimizer = dict(spec.optimizer) if opt_name == spec.optimizer["name"] else {}
@@ -160,6 +161,9 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
     # a frozen module left random is refused when the model is built
     pretrained = check_model_start(name, cfg, check_frozen=False)
     resolved = {
+        # what a declared member is (kind, backbone, class); nothing for the
+        # study's detectors, whose resolved config stays as it was
+        **identity(name, cfg),
         "input_size": int(cfg.get("input_size") or spec.input_size),
         "epochs": int(cfg.get("epochs") or spec.epochs),
         "batch_size": int(cfg.get("batch_size") or spec.batch_size),
@@ -503,7 +507,7 @@ def prepare_run(
         )
     return TrainingRun(
         name=name,
-        spec=get_spec(name),
+        spec=member_spec(name, cfg),
         cfg=cfg,
         # balanced sampling changes the run: a resume must not mix the two
         config_hash=config_hash(
@@ -553,7 +557,7 @@ def epoch_sampler(train_ds, seed: int, balance: bool = DEFAULTS["train.balance"]
 def build_state(run: TrainingRun) -> None:
     """Seeded model with its initial weights, optimiser and scheduler."""
     seed_everything(run.seed)
-    model = create_model(run.name, **run.cfg["kwargs"])
+    model = create_member(run.spec, run.cfg["kwargs"])
     run.start = start_model(
         model,
         run.name,

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..predictions import PREDICTION_COLUMNS
 from .checkpoint import read_checkpoint
 from .datasets import ShardSource, shard_dataset
-from .models import EYE_SEQUENCE, create_model, get_spec
+from .models import EYE_SEQUENCE, create_member, member_spec
 from .models.base import Detector, ModelSpec
 
 
@@ -171,8 +171,8 @@ def load_checkpoint(
 ) -> tuple[Detector, ModelSpec, dict]:
     """Rebuild the detector stored in a checkpoint written by ``train_model``."""
     ckpt = read_checkpoint(path)
-    spec = get_spec(ckpt["model_name"])
-    model = create_model(ckpt["model_name"], **ckpt.get("model_kwargs", {}))
+    spec = member_spec(ckpt["model_name"], ckpt.get("config"))
+    model = create_member(spec, ckpt.get("model_kwargs", {}))
     model.load_state_dict(ckpt["model"])
     model.to(resolve_device(device)).eval()
     return model, spec, ckpt

@@ -81,10 +81,20 @@ class ModelSpec:
     default_kwargs: dict[str, Any] = field(default_factory=dict)
     seq_len: int | None = None
     description: str = ""
+    #: the class whose loss / scores / logits the outputs follow (default:
+    #: the builder, when it is a class)
+    detector_class: type[Detector] | None = None
+    #: whether the builder takes any kwargs (a declared member's), not only
+    #: those of ``default_kwargs``
+    open_kwargs: bool = False
+    #: the member's kind (``deepfake_ensemble.members``); None: the name
+    kind: str | None = None
 
     # -- model-side functions ------------------------------------------------
     @property
     def model_class(self) -> type[Detector]:
+        if self.detector_class is not None:
+            return self.detector_class
         return self.builder if isinstance(self.builder, type) else Detector
 
     def loss(self, outputs, target, mask=None) -> torch.Tensor:

@@ -225,7 +225,11 @@ def apply_state_dict(
     model: nn.Module, name: str, sd: dict, source: str = "<memory>"
 ) -> dict[str, Any]:
     """Map ``sd`` to ``model``'s names, check shapes, load non-strictly."""
-    mapper = KEY_MAPPERS.get(name, lambda d: (dict(d), set()))
+    # a declared member maps its own keys (models.members); a study
+    # detector has its mapper here; anything else loads as it is
+    mapper = getattr(model, "map_state_dict", None) or KEY_MAPPERS.get(
+        name, lambda d: (dict(d), set())
+    )
     mapped, skippable = mapper(sd)
     target = model.state_dict()
     matched, unexpected, skipped = {}, [], []

@@ -1,0 +1,479 @@
+"""Members declared in the configuration (``models:``): the study's four as
+built-in kinds, ``kind: timm`` and ``kind: module``. Their declarations and
+the dry run's checks, one training step of each, and (slow) one run of the
+CI workflow with a fifth member of the user's own, its bundle scored by the
+CLI as the workflow scored it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import CI_CONFIG, ROOT, demo_threads, shared_run, snakemake
+
+from deepfake_ensemble.config import check_config
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.layout import MODEL_NAMES
+from deepfake_ensemble.members import (
+    check_backbone,
+    check_class_path,
+    check_member,
+    declared_members,
+    enabled_members,
+    ensemble_members,
+    identity,
+    member_kind,
+)
+
+TESTS = Path(__file__).resolve().parent
+#: tests/ on the Python path: where members_fixture.TinyCNN is found
+FIXTURE_ENV = {
+    "PYTHONPATH": os.pathsep.join(
+        p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p
+    )
+}
+MODULE_MEMBER = {
+    "kind": "module",
+    "class": "members_fixture:TinyCNN",
+    "kwargs": {"width": 4},
+    "input_size": 32,
+    "epochs": 2,
+    "batch_size": 16,
+    "max_steps_per_epoch": 4,
+    "optimizer": {"name": "adam", "lr": 1.0e-3},
+}
+
+
+@pytest.fixture(autouse=True)
+def fixture_module_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+# -- declarations (standard library) ---------------------------------------------
+def test_the_study_detectors_are_implicit_kinds_and_others_need_one():
+    assert member_kind("capsule", None) == "capsule"
+    assert member_kind("capsule", {"kind": "capsule"}) == "capsule"
+    assert member_kind("mynet", {"kind": "timm"}) == "timm"
+    with pytest.raises(InputError, match=r"^config key models\.mynet\.kind: not set"):
+        member_kind("mynet", {"input_size": 32})
+    # the study's detectors' resolved configs stay as they were
+    assert identity("xception", {"input_size": 48}) == {}
+    assert identity("m", {"kind": "timm", "backbone": "resnet10t"}) == {
+        "kind": "timm",
+        "backbone": "resnet10t",
+    }
+
+
+def test_member_order_and_the_members_the_ensembles_combine():
+    models = {"zeta": {"kind": "timm"}, "dsp_fwa": {}, "alpha": {"kind": "module"}}
+    assert declared_members(models) == [*MODEL_NAMES, "zeta", "alpha"]
+    models["ictu_oculi"] = {"enabled": False}
+    models["alpha"]["enabled"] = False
+    members = enabled_members(models)
+    assert members == ["capsule", "dsp_fwa", "xception", "zeta"]
+    # the study's detectors when two or more are trained, else every member
+    assert ensemble_members(members) == ["capsule", "dsp_fwa", "xception"]
+    assert ensemble_members(["capsule", "zeta", "eta"]) == ["capsule", "zeta", "eta"]
+    assert enabled_members({}) == list(MODEL_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "block", "key", "says"),
+    [
+        ("mynet", {"kind": "timm"}, "models.mynet.backbone", "not set"),
+        ("mynet", {"kind": "module"}, "models.mynet.class", "not set"),
+        (
+            "mynet",
+            {"kind": "timm", "backbone": "resnet_999"},
+            "models.mynet.backbone",
+            "no architecture of timm",
+        ),
+        (
+            "mynet",
+            {"kind": "timm", "backbone": "resnet10t", "class": "a:B"},
+            "models.mynet.class",
+            "only for kind: module",
+        ),
+        ("mynet", {"kind": "capsule"}, "models.mynet.kind", "own name"),
+        ("xception", {"kind": "timm"}, "models.xception.kind", "another name"),
+        ("all_soft", {"kind": "timm"}, "models.all_soft", "names an ensemble"),
+        (
+            "mynet",
+            {**MODULE_MEMBER, "seq_len": 5},
+            "models.mynet.seq_len",
+            "eye-sequence",
+        ),
+        (
+            "mynet",
+            {"kind": "module", "class": "members_fixture:Nope"},
+            "models.mynet.class",
+            "defines no class 'Nope'",
+        ),
+        (
+            "mynet",
+            {"kind": "module", "class": "members_fixture:NOT_A_MODULE"},
+            "models.mynet.class",
+            "defines no class",
+        ),
+        (
+            "mynet",
+            {"kind": "module", "class": "no_such_package.nets:Net"},
+            "models.mynet.class",
+            "no module named 'no_such_package.nets'|cannot be found",
+        ),
+        (
+            "mynet",
+            {"kind": "module", "class": "nets.Net"},
+            "models.mynet.class",
+            "not a class path",
+        ),
+    ],
+)
+def test_a_declaration_that_cannot_work_is_one_line_naming_the_key(
+    name, block, key, says
+):
+    with pytest.raises(InputError) as info:
+        check_member(name, block)
+    message = str(info.value)
+    assert message.startswith(f"config key {key}:") and "\n" not in message
+    assert re.search(says, message), message
+    with pytest.raises(InputError):
+        check_config({"models": {name: block}})
+
+
+def test_good_declarations_pass():
+    assert check_member("mynet", MODULE_MEMBER) == "module"
+    assert check_member("t", {"kind": "timm", "backbone": "efficientnet_b4"}) == "timm"
+    # a pretrained tag names the same architecture
+    check_backbone("efficientnet_b0.ra_in1k", "k")
+    check_config({"models": {"mynet": MODULE_MEMBER, "capsule": {"enabled": False}}})
+
+
+def test_close_timm_names_are_suggested():
+    with pytest.raises(InputError, match="did you mean efficientnet_b4"):
+        check_backbone("efficentnet_b4", "models.x.backbone")
+
+
+def test_the_class_check_reads_the_source_without_importing_it(tmp_path, monkeypatch):
+    (tmp_path / "loud_nets.py").write_text(
+        "raise RuntimeError('imported')\n"
+        "from torch import nn\n"
+        "from elsewhere import Imported\n"
+        "class Net(nn.Module):\n    pass\n"
+        "Alias = Net\n"
+        "def factory():\n    return Net()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for ok in ("Net", "Alias", "Imported"):
+        check_class_path(f"loud_nets:{ok}", "models.m.class")
+    with pytest.raises(InputError, match="defines no class 'factory'"):
+        check_class_path("loud_nets:factory", "models.m.class")
+    assert "loud_nets" not in sys.modules
+
+
+def test_timm_names_are_those_of_the_installed_timm():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "timm_names.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_members_module_imports_no_heavy_library():
+    code = (
+        "import sys; import deepfake_ensemble.members as m; "
+        "m.check_backbone('resnet10t', 'k'); "
+        "print([x for x in ('torch', 'timm') if x in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# -- building and training (torch) -----------------------------------------------
+def test_a_module_member_trains_predicts_and_round_trips(tmp_path):
+    import torch
+    from test_train import TinyFrames
+
+    from deepfake_ensemble.train.loop import resolve_config, train_model
+    from deepfake_ensemble.train.predict import load_checkpoint, predict_dataset
+
+    cfg = resolve_config("mynet", MODULE_MEMBER)
+    assert cfg["kind"] == "module" and cfg["class"] == "members_fixture:TinyCNN"
+    assert cfg["kwargs"] == {"width": 4} and cfg["normalisation"] == "imagenet"
+    train, val = TinyFrames(seed=0), TinyFrames(n_videos=4, seed=1, prefix="w")
+    out = tmp_path / "mynet"
+    hist = train_model(
+        "mynet", MODULE_MEMBER, train, val, out, tmp_path / "resume", progress=False
+    )
+    assert len(hist) == 2 and np.isfinite(hist["train_loss"]).all()
+    model, spec, ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["config"]["class"] == "members_fixture:TinyCNN"
+    assert type(model.net).__name__ == "TinyCNN" and spec.input_size == 32
+    pred = predict_dataset(out / "best.pt", val, progress=False)
+    assert pred["score"].between(0, 1).all() and len(pred) > 0
+    x = spec.prepare(val.images[:3], input_size=32)
+    with torch.no_grad():
+        assert model(x).shape == (3,)
+        assert torch.allclose(spec.scores(model(x)), torch.sigmoid(model.net(x)[:, 0]))
+    start = json.loads((out / "start.json").read_text())
+    assert start["pretrained"] == "none" and start["normalisation"] == "imagenet"
+
+
+def test_a_module_with_the_wrong_output_shape_is_named(tmp_path):
+    import torch
+
+    from deepfake_ensemble.train.models import create_member, member_spec
+
+    spec = member_spec("m", {"kind": "module", "class": "torch.nn:Identity"})
+    model = create_member(spec, {})
+    with pytest.raises(InputError, match=r"Identity.forward returned shape"):
+        model(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(InputError, match="not a torch.nn.Module class"):
+        create_member(member_spec("m", {"kind": "module", "class": "os:sep"}), {})
+
+
+def test_a_timm_member_trains_one_step_and_loads_timm_weights(tmp_path):
+    import timm
+    import torch
+    from test_train import TinyFrames
+
+    from deepfake_ensemble.train.loop import train_model
+    from deepfake_ensemble.train.models import create_member, member_spec
+    from deepfake_ensemble.train.models.weights import start_model
+
+    cfg = {
+        "kind": "timm",
+        "backbone": "resnet10t",
+        "input_size": 32,
+        "epochs": 1,
+        "batch_size": 4,
+        "max_steps_per_epoch": 1,
+    }
+    train, val = TinyFrames(seed=0), TinyFrames(n_videos=4, seed=1, prefix="w")
+    hist = train_model(
+        "tiny", cfg, train, val, tmp_path / "tiny", tmp_path / "r", progress=False
+    )
+    assert len(hist) == 1 and np.isfinite(hist["train_loss"]).all()
+    # timm's own state dict (1000-class head) starts it; the head stays random
+    torch.manual_seed(0)
+    source = timm.create_model("resnet10t", pretrained=False, num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "resnet10t.pth")
+    model = create_member(member_spec("tiny", cfg), {})
+    record = start_model(
+        model, "tiny", str(tmp_path / "resnet10t.pth"), "required", "imagenet", "x"
+    )
+    (row,) = record["files"]
+    assert row["loaded"] == len(model.state_dict()) - 2 and row["skipped"] == 2
+    assert torch.equal(model.net.conv1[0].weight, source.conv1[0].weight)
+
+
+# -- the dry run ------------------------------------------------------------------
+def overlay(tmp_path: Path, models: dict) -> Path:
+    path = tmp_path / "members.yaml"
+    path.write_text(yaml.safe_dump({"models": models}))
+    return path
+
+
+def dry_run(tmp_path: Path, models: dict, check: bool = False):
+    return snakemake(
+        tmp_path,
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(CI_CONFIG),
+        str(overlay(tmp_path, models)),
+        check=check,
+        env=FIXTURE_ENV,
+    )
+
+
+@pytest.mark.parametrize(
+    ("block", "key"),
+    [
+        ({"kind": "module", "class": "members_fixture:Nope"}, "models.mynet.class"),
+        ({"kind": "module", "class": "no_such_mod:Net"}, "models.mynet.class"),
+        ({"kind": "timm", "backbone": "efficentnet_b4"}, "models.mynet.backbone"),
+        ({"input_size": 32}, "models.mynet.kind"),
+    ],
+)
+def test_the_dry_run_refuses_a_bad_member_naming_the_key(tmp_path, block, key):
+    result = dry_run(tmp_path, {"mynet": block})
+    assert result.returncode != 0
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.startswith("config key")
+    ]
+    assert len(lines) == 1 and lines[0].startswith(f"config key {key}:"), lines
+
+
+def test_the_dry_run_plans_a_declared_member_beside_the_study(tmp_path):
+    result = dry_run(
+        tmp_path,
+        {
+            "mynet": MODULE_MEMBER,
+            "tiny": {"kind": "timm", "backbone": "resnet10t", "input_size": 32},
+        },
+        check=True,
+    )
+    counts = dict(
+        line.split()[:2]
+        for line in result.stdout.splitlines()
+        if line.split()[:1] in (["train"], ["predict"], ["ensemble"])
+    )
+    assert counts == {"train": "6", "predict": "6", "ensemble": "13"}
+
+
+# -- the CI workflow run with a fifth member added (slow) ------------------------------
+def _add_member(local_run: Path):
+    """Build a copy of the local CI run, then the same workflow with the
+    module member declared: only the member's jobs and the tables over every
+    member (summary, bundle) have anything to do."""
+
+    def build(workdir: Path) -> None:
+        shutil.copytree(local_run, workdir, symlinks=True, dirs_exist_ok=True)
+        result = snakemake(
+            workdir,
+            "--profile",
+            str(ROOT / "profiles" / "default"),
+            "--configfile",
+            str(CI_CONFIG),
+            str(overlay(workdir, {"mynet": MODULE_MEMBER})),
+            *demo_threads(),
+            "--cores",
+            "2",
+            env=FIXTURE_ENV,
+        )
+        (workdir / "member-run.log").write_text(result.stdout + result.stderr)
+
+    return build
+
+
+def jobs_run(log: str) -> list[tuple[str, str]]:
+    """(rule, wildcards line) of every job a Snakemake log shows."""
+    jobs = []
+    for line in log.splitlines():
+        match = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line)
+        if match:
+            jobs.append([match.group(1), ""])
+        elif jobs and line.strip().startswith("wildcards:"):
+            jobs[-1][1] = line.strip()
+    return [tuple(j) for j in jobs]
+
+
+@pytest.fixture(scope="module")
+def member_run(request, tmp_path_factory, local_ci_run) -> Path:
+    return shared_run(
+        request, tmp_path_factory, "member-run", _add_member(local_ci_run)
+    )
+
+
+@pytest.mark.slow
+def test_a_module_member_goes_through_the_whole_workflow(member_run):
+    res = member_run / "results"
+    models = [*MODEL_NAMES, "mynet"]
+    summary = pd.read_csv(res / "summary.csv")
+    assert set(models) <= set(summary["name"])
+    for name in ("best2_hard", "small2_soft", "all_soft", "all_stacked"):
+        members = json.loads(
+            (res / f"ensembles/pooled/{name}/members.json").read_text()
+        )
+        assert set(members["members"]) <= set(MODEL_NAMES), name
+    bundle = json.loads((res / "bundle/bundle.json").read_text())
+    assert list(bundle["members"]) == models
+    assert bundle["members"]["mynet"]["class"] == "members_fixture:TinyCNN"
+    assert "kind" not in bundle["members"]["capsule"]
+    assert (
+        "Declared members: `mynet` (module"
+        in (res / "bundle/model_card.md").read_text()
+    )
+    starts = pd.read_csv(res / "model_starts.csv")
+    assert "mynet" in set(starts["model"])
+
+
+@pytest.mark.slow
+def test_declaring_a_member_leaves_the_study_jobs_as_they_were(
+    member_run, local_ci_run
+):
+    """Declaring the member over the local CI run runs the member's jobs and
+    the tables over every member (summary, bundle) alone: the study's
+    predictions stay the local run's bytes. And the CI config without the
+    member, over the run with it, redoes no job of the study's detectors or
+    ensembles."""
+    log = (member_run / "member-run.log").read_text()
+    ran = jobs_run(log)
+    assert ran, log[-2000:]
+    for rule, wildcards in ran:
+        assert "model=" not in wildcards or "model=mynet" in wildcards, (rule, ran)
+        assert "model=" in wildcards or rule in {"summarize", "bundle", "all"}, ran
+    for model in MODEL_NAMES:
+        for split in ("val", "test"):
+            rel = Path("results/predictions/pooled") / model / f"{split}.csv"
+            assert (member_run / rel).read_bytes() == (local_ci_run / rel).read_bytes()
+    result = snakemake(
+        member_run, "-n", "--quiet", "rules", "--configfile", str(CI_CONFIG)
+    )
+    planned = {
+        line.split()[0]
+        for line in result.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+    assert planned - {"total"} <= {"summarize", "bundle", "all"}, result.stdout
+
+
+@pytest.mark.slow
+def test_the_five_member_bundle_scores_as_the_workflow(member_run, tmp_path):
+    from test_score import CLI
+
+    from deepfake_ensemble.evaluate.metrics import video_scores
+    from deepfake_ensemble.io import read_json
+    from deepfake_ensemble.predictions import read_predictions
+
+    res = member_run / "results"
+    split = pd.read_csv(res / "splits/test.csv", dtype=str)
+    out = tmp_path / "scores.csv"
+    # the member's class is imported where the bundle scores: tests/ on the path
+    result = subprocess.run(
+        [str(CLI), "score", "--bundle", str(res / "bundle"), *split["path"]]
+        + ["-o", str(out), "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        cwd=member_run,
+        timeout=900,
+        env=dict(os.environ, PYTHONHASHSEED="0", **FIXTURE_ENV),
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    table = table.merge(
+        split.rename(columns={"path": "video"})[["video", "video_id"]], on="video"
+    ).set_index("video_id")
+    assert (table["status"] == "ok").all() and len(table) == len(split)
+    bundle = read_json(res / "bundle/bundle.json")
+    assert len(bundle["members"]) == 5
+    for model in bundle["members"]:
+        frames = read_predictions(res / f"predictions/pooled/{model}/test.csv")
+        expected = video_scores(frames).set_index("video_id")["score"]
+        diff = np.abs(table[model] - expected.reindex(table.index))
+        assert diff.max() < 1e-5, (model, diff.max())
+    for name in bundle["ensembles"]:
+        ens = res / "ensembles/pooled" / name / "test/pooled"
+        expected = video_scores(read_predictions(ens / "test_frames.csv"))
+        diff = np.abs(table[name] - expected.set_index("video_id")["score"])
+        assert diff.max() < 1e-5, (name, diff.max())
