@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -31,29 +32,43 @@ def demo_threads() -> list[str]:
 # Named profiles (`--profile slurm`) are looked up in $XDG_CONFIG_HOME/snakemake:
 # the tests install them with `make profile` into a folder of their own.
 PROFILE_HOME = Path(tempfile.mkdtemp(prefix="dfe-profiles-"))
-SNAKEMAKE_ENV = dict(os.environ, PYTHONHASHSEED="0", XDG_CONFIG_HOME=str(PROFILE_HOME))
 
 # `make test` runs several test processes on two cores. A library computing
 # on as many threads as there are cores in each of them (torch, OpenBLAS, both
 # spin-waiting in OpenMP) slows every process down many times over (an
 # accumulation test: 3.7 s alone, 101 s in the suite). So the test processes
 # compute on one thread: the libraries their test modules load see these
-# variables, and once the modules are collected (pytest_collection_finish)
-# torch and OpenCV are told directly and the variables are put back, so that
-# the programs the tests start (workflow runs, the CLI) get the environment
-# as given.
-_THREAD_ENV = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+# variables; before the first test, torch and OpenCV are told directly and
+# the variables are put back (_environment_as_given), so that the programs
+# the tests start (workflow runs, the CLI) get the environment as given.
+# pytest-xdist's workers inherit the environment of the process that started
+# them, which ran this file first: the values as given travel in _SAVED.
+_SAVED = "DEEPFAKE_ENSEMBLE_TEST_THREAD_ENV"
+if _SAVED not in os.environ:
+    os.environ[_SAVED] = json.dumps({v: os.environ.get(v) for v in THREAD_VARIABLES})
+_THREAD_ENV = json.loads(os.environ[_SAVED])
 for _var in THREAD_VARIABLES:
     os.environ[_var] = "1"
 
 
-def pytest_collection_finish(session) -> None:
+#: the environment of the workflow runs the tests start: as given
+SNAKEMAKE_ENV = {
+    **{k: v for k, v in os.environ.items() if k not in (*THREAD_VARIABLES, _SAVED)},
+    **{k: v for k, v in _THREAD_ENV.items() if v is not None},
+    "PYTHONHASHSEED": "0",
+    "XDG_CONFIG_HOME": str(PROFILE_HOME),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment_as_given():
     limit_threads(1)
     for var, value in _THREAD_ENV.items():
         if value is None:
             os.environ.pop(var, None)
         else:
             os.environ[var] = value
+    os.environ.pop(_SAVED, None)
 
 
 def install_named_profiles() -> Path:

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import CI_CONFIG, ROOT, demo_threads, shared_run, snakemake
+from conftest import (
+    CI_CONFIG,
+    ROOT,
+    SNAKEMAKE_ENV,
+    demo_threads,
+    shared_run,
+    snakemake,
+)
 
 from deepfake_ensemble.config import check_config
 from deepfake_ensemble.errors import InputError
@@ -457,7 +464,7 @@ def test_the_five_member_bundle_scores_as_the_workflow(member_run, tmp_path):
         text=True,
         cwd=member_run,
         timeout=900,
-        env=dict(os.environ, PYTHONHASHSEED="0", **FIXTURE_ENV),
+        env={**SNAKEMAKE_ENV, **FIXTURE_ENV},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     table = pd.read_csv(out, keep_default_na=False, na_values=[""])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CI_CONFIG, ROOT, snakemake
+from conftest import CI_CONFIG, ROOT, SNAKEMAKE_ENV, snakemake
 from helpers_media import numbered_video
 
 from deepfake_ensemble.bundle.archive import Bundle
@@ -302,7 +302,7 @@ def run_cli(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedP
         text=True,
         cwd=cwd,
         timeout=900,
-        env=dict(os.environ, PYTHONHASHSEED="0"),
+        env=SNAKEMAKE_ENV,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{args}: {result.returncode}\n{result.stderr[-4000:]}")
