@@ -82,12 +82,14 @@ def install_named_profiles() -> Path:
     return PROFILE_HOME / "snakemake" / "slurm"
 
 
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    """The command line of the project's workflow run in ``workdir``."""
+def snakemake_command(
+    workdir: Path, *args: str, main: tuple[str, ...] = ("-m", "snakemake")
+) -> list[str]:
+    """The command line of the project's workflow run in ``workdir``
+    (``main``: what the interpreter runs, Snakemake's module by default)."""
     return [
         sys.executable,
-        "-m",
-        "snakemake",
+        *main,
         "--snakefile",
         str(SNAKEFILE),
         "--directory",
@@ -102,11 +104,12 @@ def snakemake(
     check: bool = True,
     timeout: int = 1800,
     env: dict[str, str] | None = None,
+    main: tuple[str, ...] = ("-m", "snakemake"),
 ):
     """Run the project's workflow with this interpreter's Snakemake in
     ``workdir`` (``env``: variables added to its environment)."""
     result = subprocess.run(
-        snakemake_command(workdir, *args),
+        snakemake_command(workdir, *args, main=main),
         capture_output=True,
         text=True,
         env={**SNAKEMAKE_ENV, **(env or {})},

@@ -9,7 +9,8 @@ waiting for the cluster's jobs.
 
 They use profiles/slurm as shipped, with tests/slurm_overlay as the workflow
 profile on top of it (partition `debug`, sizes that fit a 2-CPU node, status
-checks every 1-2 s instead of every 30 s).
+checks every 1-2 s instead of every 30 s), and run Snakemake through
+tests/slurm_snakemake.py, which keeps the plugin's checks at that pace.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from conftest import ROOT
+from conftest import ROOT, snakemake, snakemake_command
 
 # the profile by name, as cluster users type it (installed by `make profile`)
 PROFILE_ARGS = (
@@ -31,6 +32,19 @@ PROFILE_ARGS = (
     str(ROOT / "tests" / "slurm_overlay"),
 )
 GPU_RULES = {"train", "predict"}
+# Snakemake with the plugin polling the test cluster at a steady pace
+POLLING_MAIN = (str(ROOT / "tests" / "slurm_snakemake.py"),)
+
+
+def slurm_snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line of the workflow run through the SLURM profile."""
+    return snakemake_command(workdir, *PROFILE_ARGS, *args, main=POLLING_MAIN)
+
+
+def slurm_snakemake(workdir: Path, *args: str, **kwargs):
+    """Run the workflow through the SLURM profile (``snakemake``'s keywords)."""
+    return snakemake(workdir, *PROFILE_ARGS, *args, main=POLLING_MAIN, **kwargs)
+
 
 RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
 SUBMITTED = re.compile(

@@ -16,14 +16,13 @@ from conftest import (
     demo_threads,
     fixture_dir,
     install_named_profiles,
-    snakemake,
 )
 from slurm_cluster import (
     GPU_RULES,
-    PROFILE_ARGS,
     parse_run,
     rule_of,
     sacct,
+    slurm_snakemake,
 )
 
 from deepfake_ensemble.numerics import FORCED_DISPATCHES, cannot_pin
@@ -44,9 +43,8 @@ def slurm_ci_run(cluster, request, tmp_path_factory) -> tuple[Path, str, float]:
     install_named_profiles()
     workdir = fixture_dir(request, tmp_path_factory, "slurm-run")
     start = time.monotonic()
-    result = snakemake(
+    result = slurm_snakemake(
         workdir,
-        *PROFILE_ARGS,
         "--configfile",
         str(CI_CONFIG),
         *demo_threads(),

@@ -16,16 +16,15 @@ from conftest import (
     CI_CONFIG,
     SNAKEMAKE_ENV,
     install_named_profiles,
-    snakemake,
-    snakemake_command,
 )
 from slurm_cluster import (
-    PROFILE_ARGS,
     SUBMITTED,
     copy_run,
     parse_run,
     rule_of,
     sacct,
+    slurm_snakemake,
+    slurm_snakemake_command,
     wait_for,
 )
 
@@ -51,9 +50,8 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, local_ci_run, tm
     longer.write_text(f"models:\n  {RESUME_MODEL}:\n    epochs: {RESUME_EPOCHS}\n")
     target = f"results/models/pooled/{RESUME_MODEL}/history.csv"
     log_path = tmp_path / "snakemake.log"
-    cmd = snakemake_command(
+    cmd = slurm_snakemake_command(
         workdir,
-        *PROFILE_ARGS,
         "--configfile",
         str(CI_CONFIG),
         str(longer),
@@ -127,9 +125,8 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, local_ci_run, tm
     assert history["epoch"].tolist() == list(range(1, RESUME_EPOCHS + 1))
 
     # a further run finds nothing to do
-    again = snakemake(
+    again = slurm_snakemake(
         workdir,
-        *PROFILE_ARGS,
         "--configfile",
         str(CI_CONFIG),
         str(longer),

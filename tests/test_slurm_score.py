@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CI_CONFIG, install_named_profiles, snakemake
-from slurm_cluster import PROFILE_ARGS, copy_run, parse_run, rule_of, sacct
+from conftest import CI_CONFIG, install_named_profiles
+from slurm_cluster import copy_run, parse_run, rule_of, sacct, slurm_snakemake
 from test_score import assert_same_scores, run_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -30,9 +30,8 @@ def test_score_entry_runs_on_slurm_and_writes_the_clis_scores(
     for path in test["path"].iloc[:3]:
         shutil.copy(path, folder / Path(path).name)
     (folder / "empty.mp4").write_bytes(b"")
-    result = snakemake(
+    result = slurm_snakemake(
         workdir,
-        *PROFILE_ARGS,
         "--configfile",
         str(CI_CONFIG),
         "--config",
