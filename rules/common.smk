@@ -240,6 +240,11 @@ def train_gpus(wildcards):
     )
 
 
+def train_cpus(wildcards):
+    """A training job's CPUs: per GPU, its process and 7 loader workers."""
+    return 8 * train_gpus(wildcards)
+
+
 def train_gpu_request(wildcards):
     """The GPUs a training job asks for: its processes, none where the
     config trains on the CPU (``train.device: cpu``)."""

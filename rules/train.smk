@@ -89,7 +89,7 @@ rule train:
     conda:
         "../envs/train.yaml"
     # per GPU: its process and 7 loader workers (profiles/slurm/config.yaml)
-    threads: lambda wildcards: 8 * train_gpus(wildcards)
+    threads: train_cpus
     resources:
         # models.<model>.gpus GPUs (none with train.device: cpu) for one
         # task: the job's script starts one
@@ -98,6 +98,9 @@ rule train:
         # the script once per GPU (docs/cluster.md, "Several GPUs per member")
         gpu=train_gpu_request,
         tasks=0,
+        # sbatch --cpus-per-task (the profiles' `threads` is not resolved
+        # for a rule whose threads depend on the job)
+        cpus_per_task=train_cpus,
         # host memory of a GPU job (loader workers included); the one place
         # it is set: a site overrides it in its profile's set-resources
         mem_mb=32000,

@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     numerics.pin(
         arguments["train_config"].get("cpu_numerics", DEFAULTS["train.cpu_numerics"])
     )
-    device = resolve_device(arguments["train_config"].get("device", "auto"))
+    device = resolve_device(
+        arguments["train_config"].get("device", DEFAULTS["train.device"])
+    )
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
