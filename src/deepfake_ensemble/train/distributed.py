@@ -39,7 +39,8 @@ from torch.utils.data import BatchSampler, Sampler
 from ..defaults import DEFAULTS
 from ..errors import InputError
 
-log = logging.getLogger(__name__)
+# named, also where torchrun runs this module as __main__
+log = logging.getLogger("deepfake_ensemble.train.distributed")
 
 #: how long a rank waits for the others (rank 0 validates alone meanwhile)
 TIMEOUT = datetime.timedelta(hours=6)
