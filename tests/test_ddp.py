@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from ddp_equivalence import compare  # noqa: E402
 
 #: a member of the user's own (tests/members_fixture.py), small enough for
-#: three processes' start-up to dominate
+#: the processes' start-up to dominate
 TINY = {
     "kind": "module",
     "class": "members_fixture:TinyCNN",
@@ -27,7 +27,7 @@ TINY = {
 }
 #: the largest difference of the parameters 2 processes may leave after 3
 #: steps of a member without BatchNorm: float32 sums in another order (the
-#: study's members measured 7e-8 and below, docs/cluster.md)
+#: study's members: docs/cluster.md, "Several GPUs per member")
 TOLERANCE = 1e-5
 
 
