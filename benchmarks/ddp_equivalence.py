@@ -88,56 +88,60 @@ def dataset(name: str, cfg: dict, items: int):
     return SyntheticEyes(items, 32, cfg["seq_len"])
 
 
-def train_steps(name: str, cfg: dict, items: int, out: str) -> None:
-    """``cfg["max_steps_per_epoch"]`` steps of one epoch; rank 0 saves the
-    parameters to ``out``."""
-    data = dataset(name, cfg, items)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = prepare_run(
-            name,
-            cfg,
-            data,
-            data,
-            tmp,
-            tmp,
-            seed=1,
-            device="cpu",
-            num_workers=0,
-            threads=1,
-            progress=False,
-        )
-        with deterministic_mode(False):
-            build_state(run)
-            train_epoch(run, data, 1)
-    if run.ranks.main:
-        params = dict(run.model.named_parameters())
-        torch.save(
-            {
-                "parameters": {k: v.detach().clone() for k, v in params.items()},
-                "buffers": {
-                    k: v.detach().clone()
-                    for k, v in run.model.state_dict().items()
-                    if k not in params and v.is_floating_point()
+def train_steps(members: list[tuple[str, dict]], items: int, outs: list[str]) -> None:
+    """``cfg["max_steps_per_epoch"]`` steps of one epoch of each member
+    (name, config); rank 0 saves the parameters to the member's ``outs``."""
+    for (name, cfg), out in zip(members, outs, strict=True):
+        data = dataset(name, cfg, items)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = prepare_run(
+                name,
+                cfg,
+                data,
+                data,
+                tmp,
+                tmp,
+                seed=1,
+                device="cpu",
+                num_workers=0,
+                threads=1,
+                progress=False,
+            )
+            with deterministic_mode(False):
+                build_state(run)
+                train_epoch(run, data, 1)
+        if run.ranks.main:
+            params = dict(run.model.named_parameters())
+            torch.save(
+                {
+                    "parameters": {k: v.detach().clone() for k, v in params.items()},
+                    "buffers": {
+                        k: v.detach().clone()
+                        for k, v in run.model.state_dict().items()
+                        if k not in params and v.is_floating_point()
+                    },
                 },
-            },
-            out,
-        )
+                out,
+            )
 
 
 def parameters_after(
-    name: str, cfg: dict, world: int, steps: int, batch: int, items: int
-) -> dict[str, dict[str, torch.Tensor]]:
-    """The member's parameters and floating-point buffers (BatchNorm's
+    members: list[tuple[str, dict]], world: int, steps: int, batch: int, items: int
+) -> list[dict[str, dict[str, torch.Tensor]]]:
+    """Each member's parameters and floating-point buffers (BatchNorm's
     running statistics) after ``steps`` steps of global batch ``batch`` on
-    ``world`` processes."""
-    cfg = {**cfg, "batch_size": batch, "max_steps_per_epoch": steps, "epochs": 1}
+    ``world`` processes (one group of processes trains them all)."""
+    members = [
+        (name, {**cfg, "batch_size": batch, "max_steps_per_epoch": steps, "epochs": 1})
+        for name, cfg in members
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        out = str(Path(tmp) / "params.pt")
+        outs = [str(Path(tmp) / f"params{i}.pt") for i in range(len(members))]
         if world == 1:
-            train_steps(name, cfg, items, out)
+            train_steps(members, items, outs)
         else:
-            distributed.spawn(train_steps, world, name, cfg, items, out)
-        return torch.load(out, weights_only=True)
+            distributed.spawn(train_steps, world, members, items, outs)
+        return [torch.load(out, weights_only=True) for out in outs]
 
 
 def largest_difference(a: dict, b: dict) -> float | None:
@@ -147,17 +151,21 @@ def largest_difference(a: dict, b: dict) -> float | None:
 
 
 def compare(
-    name: str, cfg: dict, world: int, steps: int, batch: int, items: int
-) -> dict[str, float | None]:
-    """1 against ``world`` processes: the largest absolute difference of the
-    parameters, of the buffers, and the largest parameter (for scale)."""
-    one = parameters_after(name, cfg, 1, steps, batch, items)
-    many = parameters_after(name, cfg, world, steps, batch, items)
-    return {
-        "parameters": largest_difference(one["parameters"], many["parameters"]),
-        "buffers": largest_difference(one["buffers"], many["buffers"]),
-        "scale": max(float(v.abs().max()) for v in one["parameters"].values()),
-    }
+    members: list[tuple[str, dict]], world: int, steps: int, batch: int, items: int
+) -> list[dict[str, float | None]]:
+    """1 against ``world`` processes, per member: the largest absolute
+    difference of the parameters, of the buffers, and the largest parameter
+    (for scale)."""
+    ones = parameters_after(members, 1, steps, batch, items)
+    manys = parameters_after(members, world, steps, batch, items)
+    return [
+        {
+            "parameters": largest_difference(one["parameters"], many["parameters"]),
+            "buffers": largest_difference(one["buffers"], many["buffers"]),
+            "scale": max(float(v.abs().max()) for v in one["parameters"].values()),
+        }
+        for one, many in zip(ones, manys, strict=True)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
         "| relative to the largest | running statistics: max abs difference |",
         "|---|---|---:|---:|---:|",
     ]
-    for label in args.members:
-        name, cfg = MEMBERS[label]
-        diff = compare(name, cfg, args.world, args.steps, args.batch, args.items)
+    members = [MEMBERS[label] for label in args.members]
+    diffs = compare(members, args.world, args.steps, args.batch, args.items)
+    for label, (name, cfg), diff in zip(args.members, members, diffs, strict=True):
         print(label, diff)
         buffers = "-" if diff["buffers"] is None else f"{diff['buffers']:.2g}"
         lines.append(

@@ -67,10 +67,11 @@ def test_two_processes_with_half_batches_train_as_one_with_the_whole_batch():
     and the difference is an order of magnitude larger than the tolerance
     (torch's SyncBatchNorm, which would remove it, has no CPU kernel)."""
     plain = {**TINY, "kwargs": {"width": 4, "batch_norm": False}}
-    same = compare("tiny", plain, world=2, steps=3, batch=8, items=24)
+    with_bn = {**TINY, "kwargs": {"width": 4, "batch_norm": True}}
+    same, apart = compare(
+        [("tiny", plain), ("tiny", with_bn)], world=2, steps=3, batch=8, items=24
+    )
     assert same["parameters"] <= TOLERANCE, same
     assert same["buffers"] is None
-    with_bn = {**TINY, "kwargs": {"width": 4, "batch_norm": True}}
-    apart = compare("tiny", with_bn, world=2, steps=3, batch=8, items=24)
     assert apart["parameters"] > 10 * TOLERANCE, apart
     assert apart["buffers"] > 10 * TOLERANCE, apart
