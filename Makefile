@@ -175,5 +175,6 @@ benchmarks-doc: setup
 	$(BENCH)/identity_overlap.py --write docs/statistics.md
 	$(BENCH)/dag_scale.py --write docs/cluster.md
 	$(BENCH)/dag_scale.py --cross --write docs/cluster.md
+	$(BENCH)/ddp_equivalence.py --write docs/cluster.md
 	$(BENCH)/blink_sampling.py --write docs/demo-dataset.md
 	$(BENCH)/cpu_numerics.py --write docs/benchmarks.md

@@ -216,15 +216,41 @@ def ingest_inputs(wildcards):
     return []
 
 
+#: keys of a model's block added after models were trained, left out of its
+#: params at their default (filled in by the validation), as before the key
+#: existed, so that the models trained then keep their params and are not rerun
+LATER_MODEL_KEYS = ("fakes", "gpus", "sync_batchnorm")
+
+
 def model_config(wildcards):
     """The config overrides of one detector (the registry holds the study's
-    defaults). ``fakes`` at its default (the dataset's own fakes, filled in
-    by the validation) is left out, as before the key existed, so that the
-    models trained then keep their params and are not rerun."""
+    defaults), without the keys of LATER_MODEL_KEYS at their default."""
     block = dict(config["models"].get(wildcards.model, {}))
-    if block.get("fakes") == DEFAULTS["models.<model>.fakes"]:
-        del block["fakes"]
+    for key in LATER_MODEL_KEYS:
+        if key in block and block[key] == DEFAULTS[f"models.<model>.{key}"]:
+            del block[key]
     return block
+
+
+def train_gpus(wildcards):
+    """The processes (GPUs on CUDA) of one model's training job."""
+    return int(
+        config["models"].get(wildcards.model, {}).get("gpus")
+        or DEFAULTS["models.<model>.gpus"]
+    )
+
+
+def train_cpus(wildcards):
+    """A training job's CPUs: per GPU, its process and 7 loader workers."""
+    return 8 * train_gpus(wildcards)
+
+
+def train_gpu_request(wildcards):
+    """The GPUs a training job asks for: its processes, none where the
+    config trains on the CPU (``train.device: cpu``)."""
+    if config["train"].get("device", DEFAULTS["train.device"]) == "cpu":
+        return 0
+    return train_gpus(wildcards)
 
 
 @functools.lru_cache(maxsize=None)

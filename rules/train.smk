@@ -88,10 +88,19 @@ rule train:
         f"{BENCHMARKS}/train/{{train_set}}/{{model}}.tsv"
     conda:
         "../envs/train.yaml"
-    # the process and 7 loader workers beside a GPU (profiles/slurm/config.yaml)
-    threads: 8
+    # per GPU: its process and 7 loader workers (profiles/slurm/config.yaml)
+    threads: train_cpus
     resources:
-        gpu=1,
+        # models.<model>.gpus GPUs (none with train.device: cpu) for one
+        # task: the job's script starts one
+        # process per GPU itself (torchrun); tasks=0 keeps the SLURM plugin
+        # from asking for a task per GPU (--ntasks-per-gpu), which would start
+        # the script once per GPU (docs/cluster.md, "Several GPUs per member")
+        gpu=train_gpu_request,
+        tasks=0,
+        # sbatch --cpus-per-task (the profiles' `threads` is not resolved
+        # for a rule whose threads depend on the job)
+        cpus_per_task=train_cpus,
         # host memory of a GPU job (loader workers included); the one place
         # it is set: a site overrides it in its profile's set-resources
         mem_mb=32000,

@@ -10,13 +10,14 @@ from torch import nn
 
 
 class TinyCNN(nn.Module):
-    """Two convolutions, global average pooling and one logit."""
+    """Two convolutions, global average pooling and one logit (BatchNorm
+    after the first convolution unless ``batch_norm`` is false)."""
 
-    def __init__(self, width: int = 8) -> None:
+    def __init__(self, width: int = 8, batch_norm: bool = True) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, width, 3, stride=2, padding=1),
-            nn.BatchNorm2d(width),
+            nn.BatchNorm2d(width) if batch_norm else nn.Identity(),
             nn.ReLU(inplace=True),
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
             nn.ReLU(inplace=True),

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import CI_CONFIG, ROOT, snakemake
 
 from deepfake_ensemble.bundle import plan as planning
@@ -69,6 +70,29 @@ def test_study_plan_at_full_size(tmp_path):
         "submissions",
         "wall time",
     }
+
+
+def test_a_member_on_several_gpus_keeps_its_gpu_hours_and_shares_its_wall_time(
+    tmp_path,
+):
+    """models.<name>.gpus: 4: the member's training seconds per job divided
+    by 4, the GPU-hours unchanged, the wall time on the nodes no longer."""
+    one = planning.run(args("--configfile", str(STUDY), "--nodes", "1"))
+    four_gpus = tmp_path / "gpus.yaml"
+    four_gpus.write_text("models:\n  ictu_oculi:\n    gpus: 4\n")
+    four = planning.run(
+        args("--configfile", str(STUDY), str(four_gpus), "--nodes", "1")
+    )
+    assert four.totals["gpu_hours"] == one.totals["gpu_hours"]
+    for key, member in four.members.items():
+        single = one.members[key]
+        n = 4 if key[1] == "ictu_oculi" else 1
+        assert member["gpus"] == n
+        assert member["train_s"] * n == pytest.approx(single["train_s"])
+        assert member["predict_s"] == single["predict_s"]
+    assert four.totals["wall_hours"] <= one.totals["wall_hours"]
+    note = [r.note for r in four.rows if r.item.startswith("ictu_oculi on ")]
+    assert note and "training on 4 GPUs" in note[0]
 
 
 def test_unmeasured_gpu_kind_is_said_not_guessed():

@@ -43,8 +43,8 @@ def write_synthetic_split(workdir: Path, n_videos: int) -> dict[str, int]:
 
 
 def planned_jobs(output: str) -> list[dict]:
-    """rule, jobid, resources and group (index of the printed group job, or
-    None) of every job a dry run printed."""
+    """rule, jobid, wildcards (as printed), resources and group (index of the
+    printed group job, or None) of every job a dry run printed."""
     jobs = []
     current = None
     n_groups = 0
@@ -67,6 +67,8 @@ def planned_jobs(output: str) -> list[dict]:
             continue
         if stripped.startswith("jobid: "):
             current["jobid"] = int(stripped.removeprefix("jobid: "))
+        elif stripped.startswith("wildcards: "):
+            current["wildcards"] = stripped.removeprefix("wildcards: ")
         elif stripped.startswith("resources: "):
             items = stripped.removeprefix("resources: ").split(", ")
             current["resources"] = dict(item.split("=", 1) for item in items)
@@ -169,6 +171,37 @@ def test_gpu_rules_resolve_to_one_gpu_8_cpus_and_the_rules_memory(
         assert "slurm_partition" not in res and "slurm_account" not in res, res
 
 
+def test_a_member_on_two_gpus_asks_for_them_with_one_task(tmp_path):
+    """models.<name>.gpus: 2 -> --gpus=2 and 16 CPUs, and tasks 0, which keeps
+    the plugin from adding --ntasks-per-gpu (one task per GPU, each running
+    the whole job: the known double start); train.device: cpu asks for no
+    GPU."""
+    two = tmp_path / "two.yaml"
+    two.write_text("models:\n  xception:\n    gpus: 2\n")
+    cpu = tmp_path / "cpu.yaml"
+    cpu.write_text("train:\n  device: cpu\n")
+    for extra, gpus in ((two, "2"), (cpu, None)):
+        out = snakemake(
+            tmp_path,
+            "--profile",
+            str(SLURM_PROFILE),
+            "--configfile",
+            str(ROOT / "config" / "ci.yaml"),
+            str(extra),
+            "-n",
+            timeout=180,
+        )
+        jobs = planned_jobs(out.stdout + out.stderr)
+        for job in jobs:
+            if job["rule"] != "train":
+                continue
+            res = job["resources"]
+            assert res["tasks"] == "0", res
+            n = 2 if gpus and "model=xception" in job["wildcards"] else 1
+            assert res["cpus_per_task"] == str(8 * n), (job, gpus)
+            assert res["gpu"] == ("0" if gpus is None else str(n)), (job, gpus)
+
+
 def test_preprocessing_batch_resolves_to_one_cpu_without_gpu(slurm_dry_run):
     for res in resources_of(slurm_dry_run, "preprocess_batch"):
         assert res["cpus_per_task"] == "1", res
@@ -259,13 +292,16 @@ def test_test_overlay_keeps_the_grouping(overlay_dry_run, slurm_dry_run):
 def test_test_overlay_sets_the_same_resources_as_the_profile():
     """The overlay replaces `set-resources` as a whole: it must name the same
     rules and resources (only the sizes differ), plus `mem_mb`, which the
-    profile leaves to the rules and the 2-CPU test node must shrink."""
+    profile leaves to the rules and the 2-CPU test node must shrink, and
+    train's `cpus_per_task` (from the rule too: 8 per GPU)."""
     parsed = {}
     for path in (SLURM_PROFILE, OVERLAY):
         with open(path / "config.yaml") as handle:
             profile = ProfileConfigFileParser().parse(handle)
         parsed[path] = {
-            rule: set(res.keys()) - {"slurm_partition", "mem_mb"}
+            rule: set(res.keys())
+            - {"slurm_partition", "mem_mb"}
+            - ({"cpus_per_task"} if rule == "train" else set())
             for rule, res in parse_set_resources(profile["set-resources"]).items()
         }
     assert parsed[OVERLAY] == parsed[SLURM_PROFILE]
@@ -276,9 +312,12 @@ def test_default_profile_runs_locally(tmp_path):
     jobs = planned_jobs(out)
     train = [j for j in jobs if j["rule"] == "train"]
     assert train
-    # the rule's own values; nothing of the cluster profile
+    # the rule's own values; nothing of the cluster profile (train's CPUs
+    # are the rule's: 8 per GPU)
     assert all(j["resources"].get("mem_mb") == "32000" for j in train)
-    assert not any("cpus_per_task" in j["resources"] for j in jobs)
+    assert all(j["resources"].get("cpus_per_task") == "8" for j in train)
+    others = [j for j in jobs if j["rule"] != "train"]
+    assert not any("cpus_per_task" in j["resources"] for j in others)
 
 
 def test_make_profile_installs_the_slurm_profile_by_name(tmp_path):

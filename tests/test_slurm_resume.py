@@ -1,6 +1,7 @@
 """A SLURM job cancelled in the middle of training: resubmitted with more
 time, it resumes from its last epoch (tests/slurm_cluster.py says what the
-cluster is)."""
+cluster is). The job trains with two processes (``models.<name>.gpus: 2``,
+two of the cluster's fake GPUs, gloo on its CPUs)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+import torch
 from conftest import (
     CI_CONFIG,
     SNAKEMAKE_ENV,
@@ -33,6 +35,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 # the model whose training is cancelled and resumed, and its epochs there
 RESUME_MODEL = "dsp_fwa"
 RESUME_EPOCHS = 6
+#: its processes (one per GPU)
+RESUME_GPUS = 2
 RESUMED = re.compile(r"resuming after epoch (\d+)", re.IGNORECASE)
 
 
@@ -47,7 +51,10 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, local_ci_run, tm
     shutil.rmtree(model_dir)
     (workdir / "results" / "logs" / "train" / "pooled" / f"{RESUME_MODEL}.log").unlink()
     longer = workdir / "longer.yaml"
-    longer.write_text(f"models:\n  {RESUME_MODEL}:\n    epochs: {RESUME_EPOCHS}\n")
+    longer.write_text(
+        f"models:\n  {RESUME_MODEL}:\n    epochs: {RESUME_EPOCHS}\n"
+        f"    gpus: {RESUME_GPUS}\n"
+    )
     target = f"results/models/pooled/{RESUME_MODEL}/history.csv"
     log_path = tmp_path / "snakemake.log"
     cmd = slurm_snakemake_command(
@@ -114,6 +121,9 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, local_ci_run, tm
     # the second attempt asked for twice the time (runtime: 30 * attempt)
     assert acct.loc[first, "timelimit"] == "00:30:00"
     assert acct.loc[train_subs[1], "timelimit"] == "01:00:00"
+    # each submission asked for the model's two GPUs, for one task
+    for sub in train_subs:
+        assert f"gres/gpu={RESUME_GPUS}" in acct.loc[sub, "alloc_tres"], acct
 
     train_log = (
         workdir / "results" / "logs" / "train" / "pooled" / f"{RESUME_MODEL}.log"
@@ -123,6 +133,16 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, local_ci_run, tm
     assert 1 <= int(resumed[-1]) < RESUME_EPOCHS
     history = pd.read_csv(model_dir / "history.csv")
     assert history["epoch"].tolist() == list(range(1, RESUME_EPOCHS + 1))
+    # two ranks, each started as often as the other (the script once per
+    # attempt), and rank 0 alone logged epochs and wrote the checkpoints
+    joined = re.findall(r"rank (\d) of (\d) on", train_log)
+    assert set(joined) == {("0", "2"), ("1", "2")}, joined
+    assert joined.count(("0", "2")) == joined.count(("1", "2")), joined
+    epochs = re.findall(r"rank (\d) \S+: \S+ epoch \d+:", train_log)
+    assert epochs and set(epochs) == {"0"}, train_log[-3000:]
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(model_dir / name, weights_only=True)
+        assert (state["rank"], state["world"]) == (0, RESUME_GPUS)
 
     # a further run finds nothing to do
     again = slurm_snakemake(

@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "preprocess.shard_max_videos": 1000,
     "preprocess.video_timeout_s": 1800,
     "models.<model>.enabled": True,
+    "models.<model>.gpus": 1,
+    "models.<model>.sync_batchnorm": False,
     "models.<model>.fakes": "dataset",
     "train.device": "auto",
     "train.num_workers": None,

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..layout import EYE_SEQUENCE_MODELS, SPLITS, ensembles_for
 from ..members import enabled_members
@@ -627,14 +628,28 @@ def make_plan(
                     f"all {items['epochs']} epochs (early stopping may end sooner)"
                 )
             notes.append("validation and prediction at the training rate (a bound)")
+            # models.<name>.gpus: the same GPU-hours, the training's wall
+            # time shared by its GPUs (perfect scaling: a lower bound)
+            n_gpus = int(cfg.get("gpus") or DEFAULTS["models.<model>.gpus"])
+            if n_gpus > 1:
+                wall_h = None if hours is None else hours / n_gpus
+                notes.append(
+                    f"training on {n_gpus} GPUs: {_fmt(wall_h, 2)} h wall time "
+                    "(perfect scaling)"
+                )
             members_s[(tset, model)] = {
-                "train_s": None if hours is None else hours * 3600,
+                "train_s": None if hours is None else hours * 3600 / n_gpus,
                 "predict_s": None if hours is None else pred_hours * 3600,
+                "gpus": n_gpus,
             }
             both = None if hours is None else hours + pred_hours
             gpu_total = None if both is None or gpu_total is None else gpu_total + both
             if both is not None:
-                chains.append(both * 3600)
+                # its GPUs as one chain of the training's share and the
+                # prediction, and n_gpus - 1 of the training's share alone
+                share = hours * 3600 / n_gpus
+                chains.append(share + pred_hours * 3600)
+                chains.extend([share] * (n_gpus - 1))
             rows.append(
                 Row(
                     "training",

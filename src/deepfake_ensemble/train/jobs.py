@@ -45,6 +45,12 @@ def _local(shards: ShardDirs, train_config: Mapping[str, Any]) -> ShardDirs:
     return [_local(d, train_config) for d in shards]
 
 
+def _paths(shards: ShardDirs) -> str | list[str]:
+    if isinstance(shards, str | os.PathLike):
+        return str(shards)
+    return [str(d) for d in shards]
+
+
 def train(
     model: str,
     train_shards: ShardDirs,
@@ -66,10 +72,31 @@ def train(
     per dataset of the training set), read as one dataset. The training
     items follow ``models.<model>.fakes`` (:func:`.datasets.training_dataset`,
     fakes seeded by ``seed``); validation is always the val shards' own."""
+    from . import distributed
     from .datasets import shard_dataset, training_dataset
     from .loop import train_model
 
     model_config = dict(model_config)
+    world = int(model_config.get("gpus") or DEFAULTS["models.<model>.gpus"])
+    if world > 1 and distributed.ranks().world == 1:
+        # the job: stage the shards once, then one process per GPU
+        distributed.launch(
+            {
+                "model": model,
+                "train_shards": _paths(_local(train_shards, train_config)),
+                "val_shards": _paths(_local(val_shards, train_config)),
+                "out_dir": str(out_dir),
+                "resume_dir": str(resume_dir),
+                "model_config": model_config,
+                "train_config": {**train_config, "stage_dir": None},
+                "seed": seed,
+                "threads": max(1, int(threads) // world),
+                "val_predictions": val_predictions and str(val_predictions),
+            },
+            world,
+            Path(resume_dir),
+        )
+        return
     train_ds = training_dataset(
         model, _local(train_shards, train_config), model_config, seed=seed
     )

@@ -89,6 +89,7 @@ from ..io import atomic_path, write_csv, write_json
 from ..members import identity
 from ..predictions import HISTORY_COLUMNS
 from ..pretrained import START_NAME, check_model_start, start_normalisation
+from . import distributed
 from .checkpoint import load_tensors
 from .datasets import resolve_fakes, resolve_seq_len
 from .models import NORMALISATIONS, create_member, member_spec
@@ -181,6 +182,10 @@ def resolve_config(name: str, model_cfg: dict | None) -> dict[str, Any]:
         "seq_len": resolve_seq_len(name, cfg),
         "micro_batch": _micro_batch(name, cfg.get("micro_batch")),
         "fakes": resolve_fakes(name, cfg),
+        "gpus": int(cfg.get("gpus") or DEFAULTS["models.<model>.gpus"]),
+        "sync_batchnorm": bool(
+            cfg.get("sync_batchnorm", DEFAULTS["models.<model>.sync_batchnorm"])
+        ),
     }
     if resolved["normalisation"] not in NORMALISATIONS:
         raise InputError(
@@ -207,7 +212,11 @@ def _micro_batch(name: str, value: Any) -> int | str | None:
 #: keys of the resolved config added after runs were made, with the value
 #: that leaves such a run as it was: at that value they stay out of its
 #: identity, so its resume state remains valid
-_LATER_KEYS = {"fakes": DEFAULTS["models.<model>.fakes"]}
+_LATER_KEYS = {
+    "fakes": DEFAULTS["models.<model>.fakes"],
+    "gpus": DEFAULTS["models.<model>.gpus"],
+    "sync_batchnorm": DEFAULTS["models.<model>.sync_batchnorm"],
+}
 
 
 def config_hash(name: str, resolved: dict, seed: int, n_train: int, n_val: int) -> str:
@@ -412,6 +421,10 @@ class TrainingRun:
     balance: bool = DEFAULTS["train.balance"]  # class-balanced sampling (train.balance)
     micro_batch: int | None = None  # items per forward pass; None: whole batch
     val_frames: pd.DataFrame | None = None  # the last validation's frame scores
+    #: this process among the job's processes (models.<name>.gpus)
+    ranks: distributed.Ranks = field(default_factory=distributed.Ranks)
+    #: the model in DistributedDataParallel, with several processes
+    ddp: Any = None
 
     @property
     def cuda(self) -> bool:
@@ -444,6 +457,12 @@ class TrainingRun:
             "config_hash": self.config_hash,
             "seed": int(self.seed),
             "start": self.start,
+            # which of the job's processes wrote it (several processes only)
+            **(
+                {"rank": self.ranks.rank, "world": self.ranks.world}
+                if self.ranks.world > 1
+                else {}
+            ),
         }
 
 
@@ -505,6 +524,19 @@ def prepare_run(
         raise InputError(
             f"{name}: empty dataset (train {len(train_ds)} items, val {len(val_ds)})"
         )
+    ranks = distributed.ranks()
+    if ranks.world > 1:
+        distributed.check_split(name, cfg["batch_size"], len(train_ds), ranks.world)
+        if cfg["micro_batch"] == "auto":
+            raise InputError(
+                f"models.{name}.micro_batch: auto needs gpus: 1 (each process "
+                f"would halve it on its own); give a number of items"
+            )
+        if cfg["sync_batchnorm"] and dev.type != "cuda":
+            raise InputError(
+                f"models.{name}.sync_batchnorm needs CUDA devices (torch's "
+                f"SyncBatchNorm has no CPU kernel); set it false on {dev.type}"
+            )
     return TrainingRun(
         name=name,
         spec=member_spec(name, cfg),
@@ -520,12 +552,13 @@ def prepare_run(
         seed=int(seed),
         device=dev,
         num_workers=int(num_workers),
-        progress=progress,
+        progress=progress and ranks.main,
         out_dir=out_dir,
         resume_dir=resume_dir,
         balance=bool(balance),
         # "auto" starts from whole batches and halves on running out of memory
         micro_batch=cfg["micro_batch"] if isinstance(cfg["micro_batch"], int) else None,
+        ranks=ranks,
     )
 
 
@@ -571,6 +604,14 @@ def build_state(run: TrainingRun) -> None:
     model.to(run.device)
     if run.cuda:
         model.to(memory_format=torch.channels_last)
+    if run.ranks.world > 1:
+        if run.cfg["sync_batchnorm"]:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        # rank 0's buffers (BatchNorm's running statistics) go to every rank
+        # before each forward pass; the checkpoints hold rank 0's
+        run.ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[run.device] if run.cuda else None
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     run.model = model
     run.optimizer = build_optimizer(params, run.cfg["optimizer"])
@@ -624,7 +665,14 @@ def _items(batch) -> int:
     return len(batch) if isinstance(batch, torch.Tensor) else _items(batch[0])
 
 
-def accumulate_step(run: TrainingRun, batch, generator, epoch: int, step: int):
+def accumulate_step(
+    run: TrainingRun,
+    batch,
+    generator,
+    epoch: int,
+    step: int,
+    per_rank: float | None = None,
+):
     """Gradients of one batch's mean loss, summed over micro-batches of
     ``run.micro_batch`` items (each chunk's mean loss weighted by its share
     of the batch), so that one optimiser step sees the whole batch.
@@ -632,40 +680,64 @@ def accumulate_step(run: TrainingRun, batch, generator, epoch: int, step: int):
     Equal to the whole-batch gradients up to floating point, except where a
     layer couples the items of a batch: BatchNorm in training mode normalises
     each micro-batch by its own statistics. Returns ``(loss, items)``.
+
+    With several processes ``batch`` is this rank's share and ``per_rank``
+    the global batch's items divided by the ranks: DistributedDataParallel
+    averages the ranks' gradients, so each item weighs ``1 / per_rank`` here
+    and ``1 / global items`` after the average; the ranks exchange gradients
+    once, after the last micro-batch.
     """
-    total = _items(batch)
+    items = _items(batch)
+    total = per_rank or items
     chunks = split_batch(batch, run.micro_batch) if run.micro_batch else [batch]
     loss_sum = 0.0
-    for chunk in chunks:
-        _, loss, y, _, _ = forward_batch(
-            run.model,
-            run.spec,
-            chunk,
-            run.device,
-            run.cfg["input_size"],
-            run.cfg["normalisation"],
-            amp=run.cuda,
-            train=True,
-            generator=generator,
-        )
-        if not torch.isfinite(loss):
-            raise RuntimeError(
-                f"{run.name}: non-finite training loss ({loss.item()}) at epoch "
-                f"{epoch}, step {step}; lower models.{run.name}.optimizer.lr or "
-                f"check the input data"
-            )
-        (loss * (len(y) / total)).backward()
+    for i, chunk in enumerate(chunks):
+        sync = run.ddp is None or i == len(chunks) - 1
+        with contextlib.nullcontext() if sync else run.ddp.no_sync():
+            loss, y = _chunk_backward(run, chunk, generator, epoch, step, total)
         loss_sum += float(loss.detach()) * len(y)
-    return loss_sum / total, total
+    return loss_sum / items, items
 
 
-def fitted_step(run: TrainingRun, batch, generator, epoch: int, step: int):
+def _chunk_backward(run: TrainingRun, chunk, generator, epoch, step, total):
+    """Forward and backward of one micro-batch, its mean loss weighted by
+    ``len(chunk) / total``."""
+    _, loss, y, _, _ = forward_batch(
+        run.model,
+        run.spec,
+        chunk,
+        run.device,
+        run.cfg["input_size"],
+        run.cfg["normalisation"],
+        amp=run.cuda,
+        train=True,
+        generator=generator,
+        forward=run.ddp,
+    )
+    if not torch.isfinite(loss):
+        raise RuntimeError(
+            f"{run.name}: non-finite training loss ({loss.item()}) at epoch "
+            f"{epoch}, step {step}; lower models.{run.name}.optimizer.lr or "
+            f"check the input data"
+        )
+    (loss * (len(y) / total)).backward()
+    return loss, y
+
+
+def fitted_step(
+    run: TrainingRun,
+    batch,
+    generator,
+    epoch: int,
+    step: int,
+    per_rank: float | None = None,
+):
     """:func:`accumulate_step`; with ``micro_batch: auto`` on CUDA, a step
     that runs out of GPU memory is retried with half the micro-batch until it
     fits (the size found is kept for the rest of the run and logged)."""
     while True:
         try:
-            return accumulate_step(run, batch, generator, epoch, step)
+            return accumulate_step(run, batch, generator, epoch, step, per_rank)
         except torch.cuda.OutOfMemoryError:
             if run.cfg.get("micro_batch") != "auto" or (run.micro_batch or 2) < 2:
                 raise
@@ -695,16 +767,33 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
         set_epoch(epoch)
     sampler = epoch_sampler(train_ds, eseed, run.balance)
     flips = torch.Generator().manual_seed(eseed + 1)
-    loader = DataLoader(
-        train_ds,
-        batch_size=bs,
-        sampler=sampler,
-        num_workers=run.num_workers,
-        pin_memory=run.cuda,
-        drop_last=len(train_ds) > bs,
-        persistent_workers=False,
-    )
-    model.train()
+    ranks = run.ranks
+    if ranks.world == 1:
+        loader = DataLoader(
+            train_ds,
+            batch_size=bs,
+            sampler=sampler,
+            num_workers=run.num_workers,
+            pin_memory=run.cuda,
+            drop_last=len(train_ds) > bs,
+            persistent_workers=False,
+        )
+    else:
+        # this rank's share of each of the single process's batches
+        loader = DataLoader(
+            train_ds,
+            batch_sampler=distributed.RankBatches(
+                sampler, bs, len(train_ds) > bs, ranks.rank, ranks.world
+            ),
+            num_workers=run.num_workers,
+            pin_memory=run.cuda,
+            persistent_workers=False,
+        )
+    # every batch holds min(bs, items): the last one is dropped when smaller
+    global_items = min(bs, len(train_ds))
+    before, after = distributed.share_bounds(global_items, ranks.rank, ranks.world)
+    after = global_items - after
+    (run.ddp or model).train()
     loss_sum, n_seen = 0.0, 0
     n_steps = len(loader) if not max_steps else min(len(loader), int(max_steps))
     bar = tqdm(
@@ -718,13 +807,22 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
         if step > n_steps:
             break
         optimizer.zero_grad(set_to_none=True)
-        loss, n = fitted_step(run, batch, flips, epoch, step)
+        if ranks.world == 1:
+            loss, n = fitted_step(run, batch, flips, epoch, step)
+        else:
+            # the flips the single process draws for the other ranks' items
+            distributed.skip_draws(flips, before)
+            loss, n = fitted_step(
+                run, batch, flips, epoch, step, global_items / ranks.world
+            )
+            distributed.skip_draws(flips, after)
         optimizer.step()
         loss_sum += loss * n
         n_seen += n
         bar.update(1)
         bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}")
     bar.close()
+    loss_sum, n_seen = distributed.total([loss_sum, n_seen], ranks)
     return loss_sum / max(n_seen, 1)
 
 
@@ -732,7 +830,11 @@ def validate(
     run: TrainingRun, val_ds, epoch: int
 ) -> tuple[float, float | None, float | None]:
     """Validation loss, frame AUC and video AUC (``None`` where undefined);
-    the frame scores are kept in ``run.val_frames`` for :func:`keep_best`."""
+    the frame scores are kept in ``run.val_frames`` for :func:`keep_best`.
+    With several processes rank 0 validates alone and sends the three
+    figures to the others."""
+    if not run.ranks.main:
+        return distributed.share(None, run.ranks)
     idx, scores, val_loss = infer(
         run.model,
         run.spec,
@@ -749,7 +851,7 @@ def validate(
     frames = frame_table(val_ds, run.spec.input_kind, idx, scores)
     run.val_frames = frames
     frame_auc, video_auc = validation_metrics(frames)
-    return float(val_loss), frame_auc, video_auc
+    return distributed.share((float(val_loss), frame_auc, video_auc), run.ranks)
 
 
 def record_epoch(
@@ -784,10 +886,11 @@ def record_epoch(
     return row
 
 
-def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
+def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor] | None) -> bool:
     """Write ``best.pt`` (and its validation scores, ``best_val.csv``) when
     the last recorded epoch beats the best one, and update early stopping;
-    whether it was the best."""
+    whether it was the best. Only rank 0 writes (the others pass no
+    ``weights``)."""
     row = run.history[-1]
     improved = _better(row["val_video_auc"], row["val_loss"], run.best)
     if improved:
@@ -797,6 +900,7 @@ def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
             "val_loss": row["val_loss"],
         }
         run.early_stop_counter = 0
+    if improved and run.ranks.main:
         _save(
             {
                 **run.checkpoint_fields,
@@ -808,7 +912,7 @@ def keep_best(run: TrainingRun, weights: dict[str, torch.Tensor]) -> bool:
         )
         if run.val_frames is not None:
             write_csv(run.val_frames, run.best_val_path)
-    else:
+    if not improved:
         run.early_stop_counter += 1
     patience = run.cfg["early_stopping"]
     run.stopped = bool(patience) and run.early_stop_counter >= patience
@@ -928,9 +1032,13 @@ def train_model(
             train_loss = train_epoch(run, train_ds, epoch)
             validation = validate(run, val_ds, epoch)
             record_epoch(run, epoch, train_loss, validation, started)
-            weights = _cpu_weights(run.model)
+            # rank 0 alone writes (the ranks' weights are the same)
+            weights = _cpu_weights(run.model) if run.ranks.main else None
             keep_best(run, weights)
-            save_resume_state(run, weights)
+            if run.ranks.main:
+                save_resume_state(run, weights)
+        if not run.ranks.main:
+            return history_frame(run.history)
         return finish(run, val_ds, val_predictions)
 
 

@@ -64,11 +64,14 @@ def forward_batch(
     amp: bool,
     train: bool = False,
     generator: torch.Generator | None = None,
+    forward=None,
 ):
     """Move one batch to ``device``, prepare it and run the model on it.
 
     Returns ``(outputs, loss, labels, mask, item indices)``; ``amp`` turns on
-    bf16 autocast and channels-last (CUDA).
+    bf16 autocast and channels-last (CUDA). ``forward``: what runs the
+    forward pass in place of ``model`` (its DistributedDataParallel wrapper);
+    the loss is always ``model``'s.
     """
     x, mask, y, idx = unpack_batch(batch, spec.input_kind)
     x = x.to(device, non_blocking=True)
@@ -84,7 +87,8 @@ def forward_batch(
         channels_last=amp,
     )
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        out = model(x, mask) if mask is not None else model(x)
+        net = forward or model
+        out = net(x, mask) if mask is not None else net(x)
     return out, model.loss(out, y, mask), y, mask, idx
 
 
