@@ -16,9 +16,10 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from deepfake_ensemble.layout import (
+    ALL_ENSEMBLES,
     ENSEMBLE_FIT_FILES,
-    ENSEMBLE_NAMES,
     ENSEMBLE_TEST_FILES,
+    MEMBER_ENSEMBLES,
     SPLITS,
     demo_marker,
     ensemble_files,
@@ -62,8 +63,33 @@ MODELS = enabled_members(config["models"])
 # (when at least two are), so that declaring members leaves the study's
 # ensembles as they were
 ENSEMBLE_MEMBERS = ensemble_members(MODELS)
-# the calibrated hard-voting variants exist unless ensemble.calibration is none
-ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"]))
+# the calibrated hard-voting variants exist unless ensemble.calibration is none;
+# the ensembles over every member (layout.MEMBER_ENSEMBLES) where the config
+# declares members beyond the study's four
+ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"], MODELS))
+
+
+def ensemble_models(name):
+    """The members ensemble ``name`` chooses from: every enabled member for
+    the ensembles over every member, else ENSEMBLE_MEMBERS."""
+    return MODELS if name in MEMBER_ENSEMBLES else ENSEMBLE_MEMBERS
+
+
+def ensemble_inputs(split, sizes=False):
+    """Input function of rules ensemble (``val``, with the checkpoint
+    sizes) and ensemble_test (``test``): the predictions of the ensemble's
+    members on the training set's split."""
+
+    def inputs(wildcards):
+        models = ensemble_models(wildcards.ensemble)
+        files = {split: predictions(wildcards.train_set, split, models)}
+        if sizes:
+            files["sizes"] = model_files(wildcards.train_set, "size.json", models)
+        return files
+
+    return inputs
+
+
 LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
@@ -112,7 +138,7 @@ wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
     model=_one_of(declared_members(config["models"])),
-    ensemble="|".join(ENSEMBLE_NAMES),
+    ensemble="|".join(ALL_ENSEMBLES),
     dataset=_one_of(DATASETS),
     train_set=_one_of(TRAIN_SETS),
     target=_one_of(TEST_SETS),

@@ -29,7 +29,7 @@ from conftest import (
 
 from deepfake_ensemble.config import check_config
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.layout import MODEL_NAMES
+from deepfake_ensemble.layout import ENSEMBLES, MEMBER_ENSEMBLES, MODEL_NAMES
 from deepfake_ensemble.members import (
     check_backbone,
     check_class_path,
@@ -345,7 +345,60 @@ def test_the_dry_run_plans_a_declared_member_beside_the_study(tmp_path):
         for line in result.stdout.splitlines()
         if line.split()[:1] in (["train"], ["predict"], ["ensemble"])
     )
-    assert counts == {"train": "6", "predict": "6", "ensemble": "13"}
+    assert counts == {"train": "6", "predict": "6", "ensemble": "19"}
+
+
+def planned_jobs(tmp_path: Path, *configfiles: Path) -> list[dict]:
+    """The jobs a dry run plans (tests/dag_jobs.py), with the fixture's
+    module on the path."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, str(TESTS / "dag_jobs.py"), str(tmp_path)]
+        + [str(c) for c in configfiles],
+        capture_output=True,
+        text=True,
+        env={**SNAKEMAKE_ENV, **FIXTURE_ENV},
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ensemble_inputs(jobs: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """(rule, ensemble) -> the members whose predictions the job reads."""
+    return {
+        (j["rule"], j["wildcards"]["ensemble"]): sorted(
+            {
+                Path(p).parts[3]
+                for p in j["input"]
+                if p.startswith("results/predictions")
+            }
+        )
+        for j in jobs
+        if j["rule"] in ("ensemble", "ensemble_test")
+    }
+
+
+def test_the_ensembles_over_every_member_take_every_member(tmp_path):
+    """The study's ensembles combine the study's four, with or without
+    declared members; the ensembles over every member (best three, all)
+    exist only beside declared members and read every member."""
+    study = sorted(MODEL_NAMES)
+    alone = ensemble_inputs(planned_jobs(tmp_path / "ci", CI_CONFIG))
+    assert set(alone) == {
+        (rule, name) for rule in ("ensemble", "ensemble_test") for name in ENSEMBLES
+    }
+    assert all(members == study for members in alone.values())
+    declared = overlay(
+        tmp_path,
+        {"mynet": MODULE_MEMBER, "tiny": {"kind": "timm", "backbone": "resnet10t"}},
+    )
+    planned = ensemble_inputs(planned_jobs(tmp_path / "declared", CI_CONFIG, declared))
+    assert {k: v for k, v in planned.items() if k[1] in ENSEMBLES} == alone
+    extra = {k: v for k, v in planned.items() if k[1] not in ENSEMBLES}
+    assert {name for _, name in extra} == set(MEMBER_ENSEMBLES)
+    assert all(v == sorted([*MODEL_NAMES, "mynet", "tiny"]) for v in extra.values())
 
 
 # -- the CI workflow run with a fifth member added (slow) ------------------------------
@@ -403,6 +456,14 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
             (res / f"ensembles/pooled/{name}/members.json").read_text()
         )
         assert set(members["members"]) <= set(MODEL_NAMES), name
+    # the ensembles over every member: all five, and the three best
+    allm = json.loads((res / "ensembles/pooled/allm_soft/members.json").read_text())
+    assert allm["members"] == sorted(models)
+    best3 = json.loads((res / "ensembles/pooled/best3m_hard/members.json").read_text())
+    assert len(best3["members"]) == 3 and set(best3["members"]) <= set(models)
+    rows = summary.set_index("name")
+    assert set(rows.loc[list(MEMBER_ENSEMBLES), "holm_family"]) == {"members"}
+    assert "the members family of the 6 comparisons" in (res / "summary.md").read_text()
     bundle = json.loads((res / "bundle/bundle.json").read_text())
     assert list(bundle["members"]) == models
     assert bundle["members"]["mynet"]["class"] == "members_fixture:TinyCNN"
@@ -419,17 +480,28 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
 def test_declaring_a_member_leaves_the_study_jobs_as_they_were(
     member_run, local_ci_run
 ):
-    """Declaring the member over the local CI run runs the member's jobs and
-    the tables over every member (summary, bundle) alone: the study's
-    predictions stay the local run's bytes. And the CI config without the
-    member, over the run with it, redoes no job of the study's detectors or
-    ensembles."""
+    """Declaring the member over the local CI run runs the member's jobs,
+    the ensembles over every member and the tables over every member
+    (summary, bundle) alone: the study's predictions and ensembles stay the
+    local run's bytes. And the CI config without the member, over the run
+    with it, redoes no job of the study's detectors or ensembles."""
     log = (member_run / "member-run.log").read_text()
     ran = jobs_run(log)
     assert ran, log[-2000:]
+    member_ensembles = {f"ensemble={name}" for name in MEMBER_ENSEMBLES}
     for rule, wildcards in ran:
         assert "model=" not in wildcards or "model=mynet" in wildcards, (rule, ran)
-        assert "model=" in wildcards or rule in {"summarize", "bundle", "all"}, ran
+        assert (
+            "model=" in wildcards
+            or rule in {"summarize", "bundle", "all"}
+            or (
+                rule in {"ensemble", "ensemble_test"}
+                and member_ensembles & set(wildcards.replace(",", " ").split())
+            )
+        ), ran
+    for name in ENSEMBLES:
+        rel = Path("results/ensembles/pooled") / name / "test/pooled/test_frames.csv"
+        assert (member_run / rel).read_bytes() == (local_ci_run / rel).read_bytes()
     for model in MODEL_NAMES:
         for split in ("val", "test"):
             rel = Path("results/predictions/pooled") / model / f"{split}.csv"

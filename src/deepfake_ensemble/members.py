@@ -45,7 +45,7 @@ from typing import Any
 
 from .defaults import DEFAULTS
 from .errors import InputError
-from .layout import ENSEMBLE_NAMES, MODEL_NAMES
+from .layout import ALL_ENSEMBLES, MODEL_NAMES
 
 #: the study's detectors, each a kind of its own
 STUDY_KINDS: tuple[str, ...] = MODEL_NAMES
@@ -226,7 +226,7 @@ def check_member(name: str, block: Mapping[str, Any] | None) -> str:
     :class:`InputError`, one line naming the key."""
     block = block or {}
     key = f"models.{name}"
-    if name in ENSEMBLE_NAMES:
+    if name in ALL_ENSEMBLES:
         raise InputError(
             f"config key {key}: {name!r} names an ensemble; give the member "
             f"another name"

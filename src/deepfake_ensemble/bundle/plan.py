@@ -368,7 +368,7 @@ def job_counts(
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
     tsets, targets = train_sets(protocol, names), target_sets(protocol, names)
-    n_ens = len(list(ensembles_for(config["ensemble"]["calibration"])))
+    n_ens = len(ensembles_for(config["ensemble"]["calibration"], models))
     vpj = config["preprocess"]["videos_per_job"]
     batches = sum(
         max(1, math.ceil(round(d.split_videos.get(s, 0)) / vpj))
