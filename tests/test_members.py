@@ -556,3 +556,39 @@ def test_the_five_member_bundle_scores_as_the_workflow(member_run, tmp_path):
         expected = video_scores(read_predictions(ens / "test_frames.csv"))
         diff = np.abs(table[name] - expected.set_index("video_id")["score"])
         assert diff.max() < 1e-5, (name, diff.max())
+
+
+def test_the_modern_config_plans_the_b4_member_and_the_ensembles_over_it(tmp_path):
+    """config/modern.yaml over config/study.yaml: valid, and its dry run
+    fetches the pinned AdvProp start, trains the EfficientNet-B4 on
+    self-blended fakes at 380 px and builds the ensembles over all five
+    members beside the study's, which keep the study's four."""
+    from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
+
+    write_split_tree(tmp_path, synthetic_manifest(60))
+    jobs = planned_jobs(
+        tmp_path, ROOT / "config/study.yaml", ROOT / "config/modern.yaml"
+    )
+    by_id = {j["id"]: j for j in jobs}
+    (train,) = [
+        j for j in jobs if j["rule"] == "train" and j["wildcards"]["model"] == "sbi_b4"
+    ]
+    weights = "resources/weights/tf_efficientnet_b4_ap-dedb23e6.pth"
+    assert weights in train["input"]
+    assert any(
+        by_id[d]["rule"] == "fetch_weights_file" and weights in by_id[d]["output"]
+        for d in train["deps"]
+    )
+    models = sorted([*MODEL_NAMES, "sbi_b4"])
+    planned = ensemble_inputs(jobs)
+    assert {name for _, name in planned} == set(ENSEMBLES) | set(MEMBER_ENSEMBLES)
+    for (_, name), members in planned.items():
+        assert members == (models if name in MEMBER_ENSEMBLES else sorted(MODEL_NAMES))
+    config = yaml.safe_load((ROOT / "config/modern.yaml").read_text())
+    b4 = config["models"]["sbi_b4"]
+    assert (b4["input_size"], b4["batch_size"], b4["fakes"]) == (
+        380,
+        32,
+        "self_blended",
+    )
+    check_config({"models": config["models"]})
