@@ -32,6 +32,7 @@ from deepfake_ensemble.members import (
     declared_members,
     enabled_members,
     ensemble_members,
+    member_resource,
 )
 from deepfake_ensemble.protocols import POOLED, target_datasets, target_sets, train_sets
 
@@ -250,7 +251,20 @@ def model_config(wildcards):
     block = dict(config["models"].get(wildcards.model, {}))
     if block.get("fakes") == DEFAULTS["models.<model>.fakes"]:
         del block["fakes"]
+    # job resources are no training setting (job_resource)
+    block.pop("resources", None)
     return block
+
+
+def job_resource(key):
+    """Resource function of rules train and predict: the member's own
+    (models.<model>.resources.<key>, deepfake_ensemble.members.member_resource;
+    runtimes times the attempt)."""
+
+    def resource(wildcards, attempt):
+        return member_resource(config["models"], wildcards.model, key, attempt)
+
+    return resource
 
 
 @functools.lru_cache(maxsize=None)

@@ -92,10 +92,12 @@ rule train:
     threads: 8
     resources:
         gpu=1,
-        # host memory of a GPU job (loader workers included); the one place
-        # it is set: a site overrides it in its profile's set-resources
-        mem_mb=32000,
-        runtime=1440,
+        # host memory of a GPU job (loader workers included) and its time
+        # limit, longer on each retry: the member's (models.<model>.resources,
+        # defaults in the schema: 32 GB, 24 h); a site overrides them in its
+        # profile's set-resources
+        mem_mb=job_resource("train_mem_mb"),
+        runtime=job_resource("train_runtime"),
     params:
         model_config=model_config,
         train=config["train"],
@@ -119,8 +121,8 @@ rule predict:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=job_resource("predict_mem_mb"),
+        runtime=job_resource("predict_runtime"),
     params:
         train=config["train"],
     script:

@@ -592,3 +592,56 @@ def test_the_modern_config_plans_the_b4_member_and_the_ensembles_over_it(tmp_pat
         "self_blended",
     )
     check_config({"models": config["models"]})
+
+
+def test_a_members_job_resources_are_its_own_and_grow_with_the_attempt(tmp_path):
+    """models.<m>.resources: the member's training and prediction jobs ask
+    for its memory and time limit (the schema's defaults for the others),
+    the time limit times the attempt."""
+    from deepfake_ensemble.defaults import DEFAULTS
+    from deepfake_ensemble.members import member_resource
+
+    models = {"b4": {"kind": "timm", "resources": {"train_runtime": 4320}}}
+    assert member_resource(models, "b4", "train_runtime", 2) == 8640
+    assert (
+        member_resource(models, "b4", "train_mem_mb")
+        == 32000
+        == (DEFAULTS["models.<model>.resources.train_mem_mb"])
+    )
+    assert member_resource(models, "capsule", "predict_runtime", 3) == 3 * 120
+    declared = overlay(
+        tmp_path,
+        {
+            "mynet": {
+                **MODULE_MEMBER,
+                "resources": {"train_mem_mb": 64000, "train_runtime": 4320},
+            },
+            "xception": {"resources": {"predict_mem_mb": 8000}},
+        },
+    )
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "--printshellcmds",
+        "--configfile",
+        str(CI_CONFIG),
+        str(declared),
+        env=FIXTURE_ENV,
+    )
+    jobs = {}
+    rule = None
+    for line in result.stdout.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line)
+        if match:
+            rule, wildcards = match.group(1), ""
+        elif rule and line.strip().startswith("wildcards:"):
+            wildcards = line.strip()
+        elif rule and line.strip().startswith("resources:"):
+            model = re.search(r"model=(\w+)", wildcards)
+            if rule in ("train", "predict") and model:
+                res = dict(re.findall(r"(\w+)=([^,\s]+)", line.split(":", 1)[1]))
+                jobs[(rule, model.group(1))] = (int(res["mem_mb"]), int(res["runtime"]))
+    assert jobs[("train", "mynet")] == (64000, 4320)
+    assert jobs[("train", "capsule")] == (32000, 1440)
+    assert jobs[("predict", "xception")] == (8000, 120)
+    assert jobs[("predict", "mynet")] == (16000, 120)

@@ -110,6 +110,21 @@ def ensemble_members(members: Iterable[str]) -> list[str]:
     return study if len(study) >= 2 else members
 
 
+def member_resource(
+    models: Mapping[str, Any] | None, name: str, key: str, attempt: int = 1
+) -> int:
+    """A resource of member ``name``'s jobs (rules train and predict):
+    its ``resources.<key>`` (``train_mem_mb``, ``train_runtime``,
+    ``predict_mem_mb``, ``predict_runtime``), else the schema's default. A
+    runtime grows with the job's ``attempt`` (1, 2, 3: a retry asks for
+    twice, then three times the time)."""
+    block = (models or {}).get(name) or {}
+    value = (block.get("resources") or {}).get(
+        key, DEFAULTS[f"models.<model>.resources.{key}"]
+    )
+    return int(value) * attempt if key.endswith("_runtime") else int(value)
+
+
 # -- checks at dry-run time ------------------------------------------------------
 #: values an assignment may bind a class to (``Net = OtherNet``,
 #: ``Net = module.Net``, ``Net = make_class(...)``); a literal is no class
