@@ -30,6 +30,7 @@ from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.members import (
     declared_members,
+    draws_synthesis_sheet,
     enabled_members,
     ensemble_members,
     member_resource,
@@ -68,6 +69,11 @@ ENSEMBLE_MEMBERS = ensemble_members(MODELS)
 # the ensembles over every member (layout.MEMBER_ENSEMBLES) where the config
 # declares members beyond the study's four
 ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"], MODELS))
+
+
+# the contact sheet of synthesised fakes (rule synthesis_sheet) is drawn
+# where a member trains on them, and on the demo
+SYNTHESIS_SHEET = draws_synthesis_sheet(config, MODELS)
 
 
 def ensemble_models(name):
@@ -218,6 +224,8 @@ def final_outputs():
             for m in MODELS
         ],
     ]
+    if SYNTHESIS_SHEET:
+        out.append("results/figures/synthesis_sheet.png")
     if PROTOCOL == POOLED:
         return [
             "results/summary.csv",

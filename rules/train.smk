@@ -107,6 +107,33 @@ rule train:
         "../scripts/train/train.py"
 
 
+# The contact sheet of synthesised fakes (deepfake_ensemble.train.sheet): real
+# faces of the training shards beside their self-blended and face-warp fakes
+# and masks, in the report where a member trains on synthesised fakes and on
+# the demo (rules/common.smk: final_outputs).
+
+
+rule synthesis_sheet:
+    input:
+        shards=[shard_dir(d, "train") for d in DATASETS],
+    output:
+        sheet=report(
+            "results/figures/synthesis_sheet.png",
+            caption="../report/synthesis_sheet.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "synthesised fakes (contact sheet)"},
+        ),
+    log:
+        f"{LOGS}/synthesis_sheet.log",
+    conda:
+        "../envs/train.yaml"
+    params:
+        n=6,
+        seed=config["seed"],
+    script:
+        "../scripts/train/synthesis_sheet.py"
+
+
 rule predict:
     input:
         checkpoint=model_file("{train_set}", "{model}", "best.pt"),

@@ -579,6 +579,8 @@ def test_the_modern_config_plans_the_b4_member_and_the_ensembles_over_it(tmp_pat
         by_id[d]["rule"] == "fetch_weights_file" and weights in by_id[d]["output"]
         for d in train["deps"]
     )
+    # its synthesised fakes are drawn into the report
+    assert [j["rule"] for j in jobs].count("synthesis_sheet") == 1
     models = sorted([*MODEL_NAMES, "sbi_b4"])
     planned = ensemble_inputs(jobs)
     assert {name for _, name in planned} == set(ENSEMBLES) | set(MEMBER_ENSEMBLES)
@@ -645,3 +647,18 @@ def test_a_members_job_resources_are_its_own_and_grow_with_the_attempt(tmp_path)
     assert jobs[("train", "capsule")] == (32000, 1440)
     assert jobs[("predict", "xception")] == (8000, 120)
     assert jobs[("predict", "mynet")] == (16000, 120)
+
+
+def test_the_synthesis_sheet_is_drawn_on_the_demo_and_beside_synthesised_fakes():
+    from deepfake_ensemble.members import draws_synthesis_sheet
+
+    study = {"demo": {"generate": False}, "models": {"capsule": {}}}
+    assert not draws_synthesis_sheet(study, MODEL_NAMES)
+    assert draws_synthesis_sheet({**study, "demo": {"generate": True}}, MODEL_NAMES)
+    b4 = {"models": {"b4": {"kind": "timm", "fakes": "self_blended"}}}
+    assert draws_synthesis_sheet(b4, ["capsule", "b4"])
+    # a disabled member draws nothing
+    assert not draws_synthesis_sheet(b4, ["capsule"])
+    assert not draws_synthesis_sheet(
+        {"models": {"dsp_fwa": {"fakes": "dataset"}}}, ["dsp_fwa"]
+    )

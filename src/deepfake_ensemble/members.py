@@ -125,6 +125,17 @@ def member_resource(
     return int(value) * attempt if key.endswith("_runtime") else int(value)
 
 
+def draws_synthesis_sheet(config: Mapping[str, Any], members: Iterable[str]) -> bool:
+    """Whether the workflow draws the contact sheet of synthesised fakes
+    (rule synthesis_sheet): on the demo, and where one of ``members`` (the
+    enabled ones) trains on fakes synthesised from real faces."""
+    models = config.get("models") or {}
+    dataset = DEFAULTS["models.<model>.fakes"]
+    return bool((config.get("demo") or {}).get("generate")) or any(
+        (models.get(m) or {}).get("fakes", dataset) != dataset for m in members
+    )
+
+
 # -- checks at dry-run time ------------------------------------------------------
 #: values an assignment may bind a class to (``Net = OtherNet``,
 #: ``Net = module.Net``, ``Net = make_class(...)``); a literal is no class

@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..layout import EYE_SEQUENCE_MODELS, SPLITS, ensembles_for
-from ..members import enabled_members
+from ..members import draws_synthesis_sheet, enabled_members
 from ..protocols import POOLED, target_sets, train_sets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -389,6 +389,7 @@ def job_counts(
         "evaluate_model": t * len(targets) * m,
         "ensemble": t * n_ens,
         "ensemble_test": t * n_ens,
+        "synthesis_sheet": int(draws_synthesis_sheet(config, models)),
     }
     if protocol == POOLED:
         jobs.update(summarize=1, bundle=1)
