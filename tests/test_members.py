@@ -662,3 +662,27 @@ def test_the_synthesis_sheet_is_drawn_on_the_demo_and_beside_synthesised_fakes()
     assert not draws_synthesis_sheet(
         {"models": {"dsp_fwa": {"fakes": "dataset"}}}, ["dsp_fwa"]
     )
+
+
+def test_the_throughput_benchmark_measures_a_declared_member(tmp_path):
+    """benchmarks/train_throughput.py --configfile builds a declared member as
+    training does and writes its own block (no rates file)."""
+    config = overlay(tmp_path, {"mynet": MODULE_MEMBER})
+    page = tmp_path / "page.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py")]
+        + ["--configfile", str(config), "--models", "mynet", "--size", "0"]
+        + ["--batch", "2", "--steps", "1", "--write", str(page)],
+        capture_output=True,
+        text=True,
+        env={**SNAKEMAKE_ENV, **FIXTURE_ENV},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = page.read_text()
+    assert "<!-- member-throughput:begin -->" in text
+    assert "train-throughput" not in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| mynet (2)")]
+    # the member's own input size (--size 0), a positive rate
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "32" and float(cells[2].replace(",", "")) > 0
