@@ -686,3 +686,29 @@ def test_the_throughput_benchmark_measures_a_declared_member(tmp_path):
     # the member's own input size (--size 0), a positive rate
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "32" and float(cells[2].replace(",", "")) > 0
+
+
+def test_the_cross_dataset_demo_overlay_adds_a_self_blended_member(tmp_path):
+    """config/demo_cross_sbi.yaml: the member trains on each demo dataset's
+    own real faces with self-blended fakes and joins the ensembles over
+    every member of each training set."""
+    jobs = planned_jobs(
+        tmp_path,
+        ROOT / "config/demo_cross.yaml",
+        ROOT / "config/demo_cross_sbi.yaml",
+    )
+    train = {
+        j["wildcards"]["train_set"]: j
+        for j in jobs
+        if j["rule"] == "train" and j["wildcards"]["model"] == "sbi"
+    }
+    assert set(train) == {"demo_a", "demo_b"}
+    for train_set, job in train.items():
+        assert f"results/shards/{train_set}/train" in job["input"]
+    planned = ensemble_inputs(jobs)
+    members = sorted([*MODEL_NAMES, "sbi"])
+    assert {name for _, name in planned} >= set(MEMBER_ENSEMBLES)
+    assert all(
+        v == members for (_, name), v in planned.items() if name in MEMBER_ENSEMBLES
+    )
+    assert [j["rule"] for j in jobs].count("synthesis_sheet") == 1
