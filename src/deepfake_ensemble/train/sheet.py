@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..evaluate.metrics import get_pyplot, save_figure
 from .synthesis import KINDS, ShardFaces, sample_rng, synthesise
@@ -21,7 +22,9 @@ from .synthesis import KINDS, ShardFaces, sample_rng, synthesise
 __all__ = ["contact_sheet", "plot_contact_sheet", "sheet_samples"]
 
 
-def sheet_samples(faces: ShardFaces, n: int = 6, seed: int = 1) -> list[dict]:
+def sheet_samples(
+    faces: ShardFaces, n: int = 6, seed: int = DEFAULTS["seed"]
+) -> list[dict]:
     """``n`` real faces (evenly spaced over ``faces``) and their fakes: one
     dict per face with ``index``, ``video_id``, ``frame_index``, ``face``
     and, per kind of :data:`~.synthesis.KINDS`, ``(image, mask)``."""
@@ -79,7 +82,7 @@ def plot_contact_sheet(samples: list[dict], out_png: str | os.PathLike) -> None:
 
 
 def contact_sheet(
-    shards, out_png: str | os.PathLike, n: int = 6, seed: int = 1
+    shards, out_png: str | os.PathLike, n: int = 6, seed: int = DEFAULTS["seed"]
 ) -> list[dict]:
     """Draw the contact sheet of ``n`` real faces of ``shards`` (a shard
     directory, file or list of them) into ``out_png``; return its samples."""
