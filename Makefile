@@ -77,8 +77,11 @@ demo: setup
 # in two layouts, every detector and ensemble trained on each and tested on
 # both. It runs in its own working directory, so both demos' results coexist.
 CROSS_DIR := results/demo-cross
+# an overlay to add, e.g. CROSS_EXTRA=config/demo_cross_sbi.yaml (a member
+# trained on self-blended fakes)
+CROSS_EXTRA ?=
 CROSS_ARGS := --profile profiles/default --directory $(CROSS_DIR) \
-	--configfile config/demo_cross.yaml
+	--configfile config/demo_cross.yaml $(CROSS_EXTRA)
 demo-cross: setup
 	$(SNAKEMAKE) $(CROSS_ARGS) $(DEMO_THREADS) --cores $(CORES)
 	$(SNAKEMAKE) $(CROSS_ARGS) --report $(CURDIR)/$(CROSS_DIR)/results/report.html

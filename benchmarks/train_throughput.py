@@ -26,6 +26,17 @@ is printed too. ``--batch dsp_fwa=56 capsule=64`` sets each model's batch;
 ``--write docs/benchmarks.md`` puts the table into that file's
 ``train-throughput`` block, with the command, the commit and the machine (the
 GPU's name on CUDA).
+
+Members declared in a config (``kind: timm`` / ``module``) are measured by
+name with ``--configfile``, built as training builds them (their input size
+with ``--size 0``, their normalisation); ``--write docs/models.md`` then
+fills that file's ``member-throughput`` block (and no rates file: the bill's
+rates are the study's)::
+
+    .venv/bin/python benchmarks/train_throughput.py --configfile config/modern.yaml \
+        --models sbi_b4 --size 128 --batch 4 --steps 3 --write docs/models.md
+    python benchmarks/train_throughput.py --configfile config/modern.yaml \
+        --models sbi_b4 --device cuda --size 0 --batch 32 --steps 20 --workers 4
 """
 
 from __future__ import annotations
@@ -42,7 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from deepfake_ensemble.bundle.plan import kind_slug  # noqa: E402
 from deepfake_ensemble.layout import MODEL_NAMES  # noqa: E402
+from deepfake_ensemble.members import is_study  # noqa: E402
 from deepfake_ensemble.train.models import create_model, get_spec  # noqa: E402
+from deepfake_ensemble.train.models.members import (  # noqa: E402
+    create_member,
+    member_spec,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _markdown import write_rates, write_table  # noqa: E402
@@ -76,15 +92,39 @@ class SyntheticEyes(Dataset):
         return self.x[i], self.mask, i % 2, i
 
 
-def bench(name, args, device, amp):
+def declared(configfiles: list[Path]) -> dict[str, dict]:
+    """Member -> its block, of the members the configs declare beyond the
+    study's four (later files win, key by key)."""
+    import yaml
+
+    blocks: dict[str, dict] = {}
+    for path in configfiles:
+        for name, block in (
+            (yaml.safe_load(path.read_text()) or {}).get("models", {}).items()
+        ):
+            blocks.setdefault(name, {}).update(block or {})
+    return {m: b for m, b in blocks.items() if not is_study(m, b)}
+
+
+def build(name, args):
+    """(spec, model) of a study detector or a declared member."""
+    cfg = args.members.get(name)
+    if cfg is not None:
+        spec = member_spec(name, cfg)
+        return spec, create_member(spec, cfg.get("kwargs"))
     spec = get_spec(name)
+    kwargs = {}
+    if spec.input_kind == "eye_sequence":
+        kwargs = {"fc6_dim": args.fc6_dim, "fc6_pool": 1 if args.size else 7}
+    return spec, create_model(name, **kwargs)
+
+
+def bench(name, args, device, amp):
+    torch.manual_seed(0)
+    spec, model = build(name, args)
     size = args.size or spec.input_size
     eye = spec.input_kind == "eye_sequence"
-    kwargs = {}
-    if eye:
-        kwargs = {"fc6_dim": args.fc6_dim, "fc6_pool": 1 if args.size else 7}
-    torch.manual_seed(0)
-    model = create_model(name, **kwargs).to(device).train()
+    model = model.to(device).train()
     if amp:
         model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -93,7 +133,9 @@ def bench(name, args, device, amp):
     if args.shards:
         from deepfake_ensemble.train.datasets import shard_dataset
 
-        ds = shard_dataset(name, args.shards, {"seq_len": args.seq_len})
+        ds = shard_dataset(
+            name, args.shards, args.members.get(name) or {"seq_len": args.seq_len}
+        )
         if len(ds) < n_items:  # repeat the split to fill the steps
             ds = torch.utils.data.ConcatDataset([ds] * (n_items // len(ds) + 1))
     else:
@@ -190,8 +232,16 @@ def main(argv=None):
         default="both",
         help="on CUDA: fp32 and bf16+channels_last side by side, or bf16 alone",
     )
+    p.add_argument(
+        "--configfile",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="configs declaring members (kind timm/module) to measure by name",
+    )
     p.add_argument("--write", type=Path, default=None, help="markdown file to update")
     args = p.parse_args(argv)
+    args.members = declared(args.configfile)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
@@ -252,7 +302,9 @@ def main(argv=None):
             cells += [f"{r[1]:,.{0 if r[1] >= 100 else 1}f} | {r[2]:.1%}" for r in res]
             peak = max([peak, *(r[3] for r in res)])
             if src == sources[0]:
-                eye = get_spec(m).input_kind == "eye_sequence"
+                eye = m not in args.members and (
+                    get_spec(m).input_kind == "eye_sequence"
+                )
                 rates[m] = {
                     "per_s": round(res[-1][1], 1),
                     "unit": "frames/s" if eye else "images/s",
@@ -268,7 +320,9 @@ def main(argv=None):
         if device.type == "cuda":
             row += f" {peak:.1f} GiB |"
         md.append(row)
-    if args.write:
+    if args.write and any(m in args.members for m in args.models):
+        write_table(args.write, "member-throughput", __file__, md)
+    elif args.write:
         write_table(args.write, "train-throughput", __file__, md)
         write_rates(
             "train-throughput", __file__, {"models": rates}, kind=kind_slug(name)

@@ -16,9 +16,10 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from deepfake_ensemble.layout import (
+    ALL_ENSEMBLES,
     ENSEMBLE_FIT_FILES,
-    ENSEMBLE_NAMES,
     ENSEMBLE_TEST_FILES,
+    MEMBER_ENSEMBLES,
     SPLITS,
     demo_marker,
     ensemble_files,
@@ -29,8 +30,10 @@ from deepfake_ensemble.defaults import DEFAULTS
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.members import (
     declared_members,
+    draws_synthesis_sheet,
     enabled_members,
     ensemble_members,
+    member_resource,
 )
 from deepfake_ensemble.protocols import POOLED, target_datasets, target_sets, train_sets
 
@@ -62,8 +65,38 @@ MODELS = enabled_members(config["models"])
 # (when at least two are), so that declaring members leaves the study's
 # ensembles as they were
 ENSEMBLE_MEMBERS = ensemble_members(MODELS)
-# the calibrated hard-voting variants exist unless ensemble.calibration is none
-ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"]))
+# the calibrated hard-voting variants exist unless ensemble.calibration is none;
+# the ensembles over every member (layout.MEMBER_ENSEMBLES) where the config
+# declares members beyond the study's four
+ENSEMBLES = list(ensembles_for(config["ensemble"]["calibration"], MODELS))
+
+
+# the contact sheet of synthesised fakes (rule synthesis_sheet) is drawn
+# where a member trains on them, and on the demo
+SYNTHESIS_SHEET = draws_synthesis_sheet(config, MODELS)
+
+
+def ensemble_models(name):
+    """The members ensemble ``name`` chooses from: every enabled member for
+    the ensembles over every member, else ENSEMBLE_MEMBERS."""
+    return MODELS if name in MEMBER_ENSEMBLES else ENSEMBLE_MEMBERS
+
+
+def ensemble_inputs(split, sizes=False):
+    """Input function of rules ensemble (``val``, with the checkpoint
+    sizes) and ensemble_test (``test``): the predictions of the ensemble's
+    members on the training set's split."""
+
+    def inputs(wildcards):
+        models = ensemble_models(wildcards.ensemble)
+        files = {split: predictions(wildcards.train_set, split, models)}
+        if sizes:
+            files["sizes"] = model_files(wildcards.train_set, "size.json", models)
+        return files
+
+    return inputs
+
+
 LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
@@ -112,7 +145,7 @@ wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
     model=_one_of(declared_members(config["models"])),
-    ensemble="|".join(ENSEMBLE_NAMES),
+    ensemble="|".join(ALL_ENSEMBLES),
     dataset=_one_of(DATASETS),
     train_set=_one_of(TRAIN_SETS),
     target=_one_of(TEST_SETS),
@@ -191,6 +224,8 @@ def final_outputs():
             for m in MODELS
         ],
     ]
+    if SYNTHESIS_SHEET:
+        out.append("results/figures/synthesis_sheet.png")
     if PROTOCOL == POOLED:
         return [
             "results/summary.csv",
@@ -229,6 +264,8 @@ def model_config(wildcards):
     for key in LATER_MODEL_KEYS:
         if key in block and block[key] == DEFAULTS[f"models.<model>.{key}"]:
             del block[key]
+    # job resources are no training setting (job_resource)
+    block.pop("resources", None)
     return block
 
 
@@ -251,6 +288,17 @@ def train_gpu_request(wildcards):
     if config["train"].get("device", DEFAULTS["train.device"]) == "cpu":
         return 0
     return train_gpus(wildcards)
+
+
+def job_resource(key):
+    """Resource function of rules train and predict: the member's own
+    (models.<model>.resources.<key>, deepfake_ensemble.members.member_resource;
+    runtimes times the attempt)."""
+
+    def resource(wildcards, attempt):
+        return member_resource(config["models"], wildcards.model, key, attempt)
+
+    return resource
 
 
 @functools.lru_cache(maxsize=None)

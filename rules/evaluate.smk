@@ -37,16 +37,17 @@ rule evaluate_model:
 
 # The six ensembles of the study (best two / smallest two / all four, hard and
 # soft voting), our variants of hard voting (tie-broken, members calibrated)
-# and a logistic-regression meta-learner. Rule ensemble fits each on the
-# validation predictions of one training set (cross-fitted by group) and
-# reads nothing of any test split; rule ensemble_test applies the fit, as
-# written to weights.json, to every test set.
+# and a logistic-regression meta-learner, over the study's four; where the
+# config declares more members, the ensembles over every member (best three /
+# all, hard and soft voting, stacked: layout.MEMBER_ENSEMBLES). Rule
+# ensemble fits each on the validation predictions of one training set
+# (cross-fitted by group) and reads nothing of any test split; rule
+# ensemble_test applies the fit, as written to weights.json, to every test set.
 
 
 rule ensemble:
     input:
-        val=predictions("{train_set}", "val", ENSEMBLE_MEMBERS),
-        sizes=model_files("{train_set}", "size.json", ENSEMBLE_MEMBERS),
+        unpack(ensemble_inputs("val", sizes=True)),
         # groups of the validation videos (cross-fitting folds); every video
         val_split="results/splits/val.csv",
     output:
@@ -58,7 +59,7 @@ rule ensemble:
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=ENSEMBLE_MEMBERS,
+        models=lambda wildcards: ensemble_models(wildcards.ensemble),
         ensemble=config["ensemble"],
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
@@ -68,8 +69,8 @@ rule ensemble:
 
 rule ensemble_test:
     input:
+        unpack(ensemble_inputs("test")),
         **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
-        test=predictions("{train_set}", "test", ENSEMBLE_MEMBERS),
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
@@ -90,7 +91,7 @@ rule ensemble_test:
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=ENSEMBLE_MEMBERS,
+        models=lambda wildcards: ensemble_models(wildcards.ensemble),
         test_sets=TEST_SETS,
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],

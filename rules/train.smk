@@ -101,10 +101,12 @@ rule train:
         # sbatch --cpus-per-task (the profiles' `threads` is not resolved
         # for a rule whose threads depend on the job)
         cpus_per_task=train_cpus,
-        # host memory of a GPU job (loader workers included); the one place
-        # it is set: a site overrides it in its profile's set-resources
-        mem_mb=32000,
-        runtime=1440,
+        # host memory of a GPU job (loader workers included) and its time
+        # limit, longer on each retry: the member's (models.<model>.resources,
+        # defaults in the schema: 32 GB, 24 h); a site overrides them in its
+        # profile's set-resources
+        mem_mb=job_resource("train_mem_mb"),
+        runtime=job_resource("train_runtime"),
     params:
         model_config=model_config,
         train=config["train"],
@@ -112,6 +114,33 @@ rule train:
         resume_dir=model_file("{train_set}", "{model}", "resume"),
     script:
         "../scripts/train/train.py"
+
+
+# The contact sheet of synthesised fakes (deepfake_ensemble.train.sheet): real
+# faces of the training shards beside their self-blended and face-warp fakes
+# and masks, in the report where a member trains on synthesised fakes and on
+# the demo (rules/common.smk: final_outputs).
+
+
+rule synthesis_sheet:
+    input:
+        shards=[shard_dir(d, "train") for d in DATASETS],
+    output:
+        sheet=report(
+            "results/figures/synthesis_sheet.png",
+            caption="../report/synthesis_sheet.rst",
+            category="2. Single models",
+            labels={"model": "all", "figure": "synthesised fakes (contact sheet)"},
+        ),
+    log:
+        f"{LOGS}/synthesis_sheet.log",
+    conda:
+        "../envs/train.yaml"
+    params:
+        n=6,
+        seed=config["seed"],
+    script:
+        "../scripts/train/synthesis_sheet.py"
 
 
 rule predict:
@@ -128,8 +157,8 @@ rule predict:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=job_resource("predict_mem_mb"),
+        runtime=job_resource("predict_runtime"),
     params:
         train=config["train"],
     script:

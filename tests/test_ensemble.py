@@ -29,7 +29,15 @@ from deepfake_ensemble.evaluate.ensemble import (
 )
 from deepfake_ensemble.evaluate.metrics import evaluate
 from deepfake_ensemble.evaluate.videos import at_threshold, choose_threshold
-from deepfake_ensemble.layout import ENSEMBLE_FILES, ENSEMBLES, ensemble_files
+from deepfake_ensemble.layout import (
+    ALL_ENSEMBLES,
+    ENSEMBLE_FILES,
+    ENSEMBLES,
+    MEMBER_ENSEMBLES,
+    MODEL_NAMES,
+    ensemble_files,
+    ensembles_for,
+)
 
 MODELS = ("capsule", "dspfwa", "eyes", "xception")
 STRENGTH = {"capsule": 1.0, "dspfwa": 0.3, "eyes": 0.0, "xception": 2.0}
@@ -246,9 +254,43 @@ def test_select_all_and_unknown_rule():
     members, _ = select_members(VAL_METRICS, SIZES, "all")
     assert members == sorted(MODELS)
     with pytest.raises(ValueError, match="unknown"):
-        select_members(VAL_METRICS, SIZES, "best3")
+        select_members(VAL_METRICS, SIZES, "best9")
     with pytest.raises(InputError, match="xception"):
         select_members(VAL_METRICS, {"capsule": SIZES["capsule"]}, "small2")
+
+
+def test_select_best3_takes_the_three_best_on_validation():
+    members, reason = select_members(VAL_METRICS, SIZES, "best3")
+    assert members == ["eyes", "dspfwa", "xception"]
+    assert reason.startswith("three highest validation video AUCs: eyes")
+    assert reason.endswith("next: capsule (video AUC 0.8000, frame AUC 0.7000)")
+    three = {m: VAL_METRICS[m] for m in ("eyes", "dspfwa")}
+    with pytest.raises(InputError, match="at least three models"):
+        select_members(three, SIZES, "best3")
+
+
+def test_the_ensembles_over_every_member_exist_only_beside_declared_members():
+    study = ensembles_for("platt")
+    # the study's four (or fewer) alone: the ensembles as they were
+    assert ensembles_for("platt", MODEL_NAMES) == study == tuple(ENSEMBLES)
+    assert ensembles_for("platt", MODEL_NAMES[:3]) == study
+    assert not set(study) & set(MEMBER_ENSEMBLES)
+    # a declared member beside the study's four: best three and all of five
+    five = ensembles_for("platt", [*MODEL_NAMES, "b4"])
+    assert five == (*study, *MEMBER_ENSEMBLES)
+    # three members: best three would be all three
+    three = ensembles_for("none", ["capsule", "xception", "b4"])
+    assert [n for n in three if n in MEMBER_ENSEMBLES] == [
+        "allm_hard",
+        "allm_soft",
+        "allm_stacked",
+    ]
+    assert not any(n.endswith("_calibrated") for n in three)
+    assert {ALL_ENSEMBLES[n][1] for n in MEMBER_ENSEMBLES} == {
+        "hard",
+        "soft",
+        "stacked",
+    }
 
 
 @pytest.mark.parametrize("undefined", [None, math.nan, np.float64("nan")])
@@ -344,12 +386,12 @@ def member_preds():
     return val, test, val_metrics
 
 
-@pytest.mark.parametrize("name", list(ENSEMBLES))
+@pytest.mark.parametrize("name", list(ALL_ENSEMBLES))
 def test_build_ensemble_every_kind(name, member_preds, tmp_path):
     val, test, val_metrics = member_preds
     cfg = {"dirichlet_draws": 200, "seed": 1}
     res = build_ensemble(name, val, test, val_metrics, SIZES, cfg)
-    rule, method = ENSEMBLES[name]
+    rule, method = ALL_ENSEMBLES[name]
     assert res["members"] == select_members(val_metrics, SIZES, rule)[0]
     assert list(res["test_frames"].columns) == [
         "video_id",

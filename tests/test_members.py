@@ -29,7 +29,7 @@ from conftest import (
 
 from deepfake_ensemble.config import check_config
 from deepfake_ensemble.errors import InputError
-from deepfake_ensemble.layout import MODEL_NAMES
+from deepfake_ensemble.layout import ENSEMBLES, MEMBER_ENSEMBLES, MODEL_NAMES
 from deepfake_ensemble.members import (
     check_backbone,
     check_class_path,
@@ -345,7 +345,60 @@ def test_the_dry_run_plans_a_declared_member_beside_the_study(tmp_path):
         for line in result.stdout.splitlines()
         if line.split()[:1] in (["train"], ["predict"], ["ensemble"])
     )
-    assert counts == {"train": "6", "predict": "6", "ensemble": "13"}
+    assert counts == {"train": "6", "predict": "6", "ensemble": "19"}
+
+
+def planned_jobs(tmp_path: Path, *configfiles: Path) -> list[dict]:
+    """The jobs a dry run plans (tests/dag_jobs.py), with the fixture's
+    module on the path."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, str(TESTS / "dag_jobs.py"), str(tmp_path)]
+        + [str(c) for c in configfiles],
+        capture_output=True,
+        text=True,
+        env={**SNAKEMAKE_ENV, **FIXTURE_ENV},
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ensemble_inputs(jobs: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """(rule, ensemble) -> the members whose predictions the job reads."""
+    return {
+        (j["rule"], j["wildcards"]["ensemble"]): sorted(
+            {
+                Path(p).parts[3]
+                for p in j["input"]
+                if p.startswith("results/predictions")
+            }
+        )
+        for j in jobs
+        if j["rule"] in ("ensemble", "ensemble_test")
+    }
+
+
+def test_the_ensembles_over_every_member_take_every_member(tmp_path):
+    """The study's ensembles combine the study's four, with or without
+    declared members; the ensembles over every member (best three, all)
+    exist only beside declared members and read every member."""
+    study = sorted(MODEL_NAMES)
+    alone = ensemble_inputs(planned_jobs(tmp_path / "ci", CI_CONFIG))
+    assert set(alone) == {
+        (rule, name) for rule in ("ensemble", "ensemble_test") for name in ENSEMBLES
+    }
+    assert all(members == study for members in alone.values())
+    declared = overlay(
+        tmp_path,
+        {"mynet": MODULE_MEMBER, "tiny": {"kind": "timm", "backbone": "resnet10t"}},
+    )
+    planned = ensemble_inputs(planned_jobs(tmp_path / "declared", CI_CONFIG, declared))
+    assert {k: v for k, v in planned.items() if k[1] in ENSEMBLES} == alone
+    extra = {k: v for k, v in planned.items() if k[1] not in ENSEMBLES}
+    assert {name for _, name in extra} == set(MEMBER_ENSEMBLES)
+    assert all(v == sorted([*MODEL_NAMES, "mynet", "tiny"]) for v in extra.values())
 
 
 # -- the CI workflow run with a fifth member added (slow) ------------------------------
@@ -403,6 +456,14 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
             (res / f"ensembles/pooled/{name}/members.json").read_text()
         )
         assert set(members["members"]) <= set(MODEL_NAMES), name
+    # the ensembles over every member: all five, and the three best
+    allm = json.loads((res / "ensembles/pooled/allm_soft/members.json").read_text())
+    assert allm["members"] == sorted(models)
+    best3 = json.loads((res / "ensembles/pooled/best3m_hard/members.json").read_text())
+    assert len(best3["members"]) == 3 and set(best3["members"]) <= set(models)
+    rows = summary.set_index("name")
+    assert set(rows.loc[list(MEMBER_ENSEMBLES), "holm_family"]) == {"members"}
+    assert "the members family of the 6 comparisons" in (res / "summary.md").read_text()
     bundle = json.loads((res / "bundle/bundle.json").read_text())
     assert list(bundle["members"]) == models
     assert bundle["members"]["mynet"]["class"] == "members_fixture:TinyCNN"
@@ -419,17 +480,28 @@ def test_a_module_member_goes_through_the_whole_workflow(member_run):
 def test_declaring_a_member_leaves_the_study_jobs_as_they_were(
     member_run, local_ci_run
 ):
-    """Declaring the member over the local CI run runs the member's jobs and
-    the tables over every member (summary, bundle) alone: the study's
-    predictions stay the local run's bytes. And the CI config without the
-    member, over the run with it, redoes no job of the study's detectors or
-    ensembles."""
+    """Declaring the member over the local CI run runs the member's jobs,
+    the ensembles over every member and the tables over every member
+    (summary, bundle) alone: the study's predictions and ensembles stay the
+    local run's bytes. And the CI config without the member, over the run
+    with it, redoes no job of the study's detectors or ensembles."""
     log = (member_run / "member-run.log").read_text()
     ran = jobs_run(log)
     assert ran, log[-2000:]
+    member_ensembles = {f"ensemble={name}" for name in MEMBER_ENSEMBLES}
     for rule, wildcards in ran:
         assert "model=" not in wildcards or "model=mynet" in wildcards, (rule, ran)
-        assert "model=" in wildcards or rule in {"summarize", "bundle", "all"}, ran
+        assert (
+            "model=" in wildcards
+            or rule in {"summarize", "bundle", "all"}
+            or (
+                rule in {"ensemble", "ensemble_test"}
+                and member_ensembles & set(wildcards.replace(",", " ").split())
+            )
+        ), ran
+    for name in ENSEMBLES:
+        rel = Path("results/ensembles/pooled") / name / "test/pooled/test_frames.csv"
+        assert (member_run / rel).read_bytes() == (local_ci_run / rel).read_bytes()
     for model in MODEL_NAMES:
         for split in ("val", "test"):
             rel = Path("results/predictions/pooled") / model / f"{split}.csv"
@@ -484,3 +556,159 @@ def test_the_five_member_bundle_scores_as_the_workflow(member_run, tmp_path):
         expected = video_scores(read_predictions(ens / "test_frames.csv"))
         diff = np.abs(table[name] - expected.set_index("video_id")["score"])
         assert diff.max() < 1e-5, (name, diff.max())
+
+
+def test_the_modern_config_plans_the_b4_member_and_the_ensembles_over_it(tmp_path):
+    """config/modern.yaml over config/study.yaml: valid, and its dry run
+    fetches the pinned AdvProp start, trains the EfficientNet-B4 on
+    self-blended fakes at 380 px and builds the ensembles over all five
+    members beside the study's, which keep the study's four."""
+    from deepfake_ensemble.ingest.synthetic import synthetic_manifest, write_split_tree
+
+    write_split_tree(tmp_path, synthetic_manifest(60))
+    jobs = planned_jobs(
+        tmp_path, ROOT / "config/study.yaml", ROOT / "config/modern.yaml"
+    )
+    by_id = {j["id"]: j for j in jobs}
+    (train,) = [
+        j for j in jobs if j["rule"] == "train" and j["wildcards"]["model"] == "sbi_b4"
+    ]
+    weights = "resources/weights/tf_efficientnet_b4_ap-dedb23e6.pth"
+    assert weights in train["input"]
+    assert any(
+        by_id[d]["rule"] == "fetch_weights_file" and weights in by_id[d]["output"]
+        for d in train["deps"]
+    )
+    # its synthesised fakes are drawn into the report
+    assert [j["rule"] for j in jobs].count("synthesis_sheet") == 1
+    models = sorted([*MODEL_NAMES, "sbi_b4"])
+    planned = ensemble_inputs(jobs)
+    assert {name for _, name in planned} == set(ENSEMBLES) | set(MEMBER_ENSEMBLES)
+    for (_, name), members in planned.items():
+        assert members == (models if name in MEMBER_ENSEMBLES else sorted(MODEL_NAMES))
+    config = yaml.safe_load((ROOT / "config/modern.yaml").read_text())
+    b4 = config["models"]["sbi_b4"]
+    assert (b4["input_size"], b4["batch_size"], b4["fakes"]) == (
+        380,
+        32,
+        "self_blended",
+    )
+    check_config({"models": config["models"]})
+
+
+def test_a_members_job_resources_are_its_own_and_grow_with_the_attempt(tmp_path):
+    """models.<m>.resources: the member's training and prediction jobs ask
+    for its memory and time limit (the schema's defaults for the others),
+    the time limit times the attempt."""
+    from deepfake_ensemble.defaults import DEFAULTS
+    from deepfake_ensemble.members import member_resource
+
+    models = {"b4": {"kind": "timm", "resources": {"train_runtime": 4320}}}
+    assert member_resource(models, "b4", "train_runtime", 2) == 8640
+    assert (
+        member_resource(models, "b4", "train_mem_mb")
+        == 32000
+        == (DEFAULTS["models.<model>.resources.train_mem_mb"])
+    )
+    assert member_resource(models, "capsule", "predict_runtime", 3) == 3 * 120
+    declared = overlay(
+        tmp_path,
+        {
+            "mynet": {
+                **MODULE_MEMBER,
+                "resources": {"train_mem_mb": 64000, "train_runtime": 4320},
+            },
+            "xception": {"resources": {"predict_mem_mb": 8000}},
+        },
+    )
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "--printshellcmds",
+        "--configfile",
+        str(CI_CONFIG),
+        str(declared),
+        env=FIXTURE_ENV,
+    )
+    jobs = {}
+    rule = None
+    for line in result.stdout.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line)
+        if match:
+            rule, wildcards = match.group(1), ""
+        elif rule and line.strip().startswith("wildcards:"):
+            wildcards = line.strip()
+        elif rule and line.strip().startswith("resources:"):
+            model = re.search(r"model=(\w+)", wildcards)
+            if rule in ("train", "predict") and model:
+                res = dict(re.findall(r"(\w+)=([^,\s]+)", line.split(":", 1)[1]))
+                jobs[(rule, model.group(1))] = (int(res["mem_mb"]), int(res["runtime"]))
+    assert jobs[("train", "mynet")] == (64000, 4320)
+    assert jobs[("train", "capsule")] == (32000, 1440)
+    assert jobs[("predict", "xception")] == (8000, 120)
+    assert jobs[("predict", "mynet")] == (16000, 120)
+
+
+def test_the_synthesis_sheet_is_drawn_on_the_demo_and_beside_synthesised_fakes():
+    from deepfake_ensemble.members import draws_synthesis_sheet
+
+    study = {"demo": {"generate": False}, "models": {"capsule": {}}}
+    assert not draws_synthesis_sheet(study, MODEL_NAMES)
+    assert draws_synthesis_sheet({**study, "demo": {"generate": True}}, MODEL_NAMES)
+    b4 = {"models": {"b4": {"kind": "timm", "fakes": "self_blended"}}}
+    assert draws_synthesis_sheet(b4, ["capsule", "b4"])
+    # a disabled member draws nothing
+    assert not draws_synthesis_sheet(b4, ["capsule"])
+    assert not draws_synthesis_sheet(
+        {"models": {"dsp_fwa": {"fakes": "dataset"}}}, ["dsp_fwa"]
+    )
+
+
+def test_the_throughput_benchmark_measures_a_declared_member(tmp_path):
+    """benchmarks/train_throughput.py --configfile builds a declared member as
+    training does and writes its own block (no rates file)."""
+    config = overlay(tmp_path, {"mynet": MODULE_MEMBER})
+    page = tmp_path / "page.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py")]
+        + ["--configfile", str(config), "--models", "mynet", "--size", "0"]
+        + ["--batch", "2", "--steps", "1", "--write", str(page)],
+        capture_output=True,
+        text=True,
+        env={**SNAKEMAKE_ENV, **FIXTURE_ENV},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = page.read_text()
+    assert "<!-- member-throughput:begin -->" in text
+    assert "train-throughput" not in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| mynet (2)")]
+    # the member's own input size (--size 0), a positive rate
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "32" and float(cells[2].replace(",", "")) > 0
+
+
+def test_the_cross_dataset_demo_overlay_adds_a_self_blended_member(tmp_path):
+    """config/demo_cross_sbi.yaml: the member trains on each demo dataset's
+    own real faces with self-blended fakes and joins the ensembles over
+    every member of each training set."""
+    jobs = planned_jobs(
+        tmp_path,
+        ROOT / "config/demo_cross.yaml",
+        ROOT / "config/demo_cross_sbi.yaml",
+    )
+    train = {
+        j["wildcards"]["train_set"]: j
+        for j in jobs
+        if j["rule"] == "train" and j["wildcards"]["model"] == "sbi"
+    }
+    assert set(train) == {"demo_a", "demo_b"}
+    for train_set, job in train.items():
+        assert f"results/shards/{train_set}/train" in job["input"]
+    planned = ensemble_inputs(jobs)
+    members = sorted([*MODEL_NAMES, "sbi"])
+    assert {name for _, name in planned} >= set(MEMBER_ENSEMBLES)
+    assert all(
+        v == members for (_, name), v in planned.items() if name in MEMBER_ENSEMBLES
+    )
+    assert [j["rule"] for j in jobs].count("synthesis_sheet") == 1

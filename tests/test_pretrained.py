@@ -75,7 +75,13 @@ def test_catalog_matches_torchvision_and_timm():
     assert entry.sha256 == HASH_REGEX.search(Path(cfg.url).name).group(1)
     _, mean, std = NORMALISATIONS[entry.normalisation]
     assert tuple(mean) == tuple(cfg.mean) and tuple(std) == tuple(cfg.std)
-    assert set(CATALOG) == set(enums) | {entry.name}
+    b4 = timm.models.get_pretrained_cfg("tf_efficientnet_b4.ap_in1k")
+    b4_entry = CATALOG["tf_efficientnet_b4_ap-dedb23e6.pth"]
+    assert b4_entry.url == b4.url and b4_entry.models == ("timm",)
+    assert b4_entry.sha256 == HASH_REGEX.search(Path(b4.url).name).group(1)
+    _, mean, std = NORMALISATIONS[b4_entry.normalisation]
+    assert tuple(mean) == tuple(b4.mean) and tuple(std) == tuple(b4.std)
+    assert set(CATALOG) == set(enums) | {entry.name, b4_entry.name}
     for model, name in BACKBONES.items():
         assert model in CATALOG[name].models
 

@@ -247,12 +247,16 @@ def test_preprocessing_batches_are_submitted_twenty_per_job(
 
 
 def test_runtime_grows_with_each_attempt():
-    """retries: 2, and `set-resources` runtimes are expressions of `attempt`."""
+    """retries: 2, and `set-resources` runtimes are expressions of `attempt`
+    (train and predict: the member's, times the attempt, from the rules;
+    tests/test_members.py)."""
     with open(SLURM_PROFILE / "config.yaml") as handle:
         profile = ProfileConfigFileParser().parse(handle)
     assert profile["retries"] == "2"
     resources = parse_set_resources(profile["set-resources"])
-    for rule, per_attempt in {"train": 1440, "predict": 120}.items():
+    assert "runtime" not in resources["train"]
+    assert "runtime" not in resources["predict"]
+    for rule, per_attempt in {"preprocess_batch": 120, "score_predict": 120}.items():
         runtime = resources[rule]["runtime"]
         values = [
             runtime.evaluate(
@@ -291,9 +295,10 @@ def test_test_overlay_keeps_the_grouping(overlay_dry_run, slurm_dry_run):
 
 def test_test_overlay_sets_the_same_resources_as_the_profile():
     """The overlay replaces `set-resources` as a whole: it must name the same
-    rules and resources (only the sizes differ), plus `mem_mb`, which the
-    profile leaves to the rules and the 2-CPU test node must shrink, and
-    train's `cpus_per_task` (from the rule too: 8 per GPU)."""
+    rules and resources (only the sizes differ), plus `mem_mb` and the
+    runtime of train and predict, which the profile leaves to the rules
+    (each member's) and the 2-CPU test node must shrink, and train's
+    `cpus_per_task` (from the rule too: 8 per GPU)."""
     parsed = {}
     for path in (SLURM_PROFILE, OVERLAY):
         with open(path / "config.yaml") as handle:
@@ -302,6 +307,7 @@ def test_test_overlay_sets_the_same_resources_as_the_profile():
             rule: set(res.keys())
             - {"slurm_partition", "mem_mb"}
             - ({"cpus_per_task"} if rule == "train" else set())
+            - ({"runtime"} if rule in ("train", "predict") else set())
             for rule, res in parse_set_resources(profile["set-resources"]).items()
         }
     assert parsed[OVERLAY] == parsed[SLURM_PROFILE]

@@ -32,7 +32,7 @@ from deepfake_ensemble.evaluate.ensemble import (
 )
 from deepfake_ensemble.evaluate.metrics import evaluate, video_scores
 from deepfake_ensemble.io import read_json
-from deepfake_ensemble.layout import ENSEMBLES
+from deepfake_ensemble.layout import ALL_ENSEMBLES
 from deepfake_ensemble.predictions import read_predictions
 
 MODELS = ("capsule", "dsp_fwa", "ictu_oculi", "xception")
@@ -88,7 +88,7 @@ def member_preds():
     return val, test, {m: evaluate(df) for m, df in val.items()}
 
 
-@pytest.mark.parametrize("name", list(ENSEMBLES))
+@pytest.mark.parametrize("name", list(ALL_ENSEMBLES))
 def test_written_parameters_reproduce_the_ensembles_test_scores(
     name, member_preds, tmp_path
 ):

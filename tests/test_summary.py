@@ -365,3 +365,44 @@ def test_notes_say_how_many_people_the_test_groups_derive_from():
     # without the people, or with none of the test videos, nothing is said
     assert "photographed" not in summary_notes(df, split)
     assert "photographed" not in summary_notes(df, split, people=people.iloc[4:])
+
+
+def test_the_ensembles_over_every_member_are_a_holm_family_of_their_own(grouped):
+    """Adding the ensembles over every member leaves the study's rows and
+    their Holm adjustment as they were; the new frame-level rules form the
+    members family (their @video rows join the secondary one)."""
+    single, ensembles, cfg, splits, before = grouped
+    val = {m: d["val"] for m, d in single.items()}
+    test = {m: d["test"] for m, d in single.items()}
+    val_metrics = {m: evaluate(df) for m, df in val.items()}
+    added = {
+        name: build_ensemble(name, val, test, val_metrics, SIZES, cfg)
+        for name in ("best3m_hard", "allm_soft")
+    }
+    after = build_summary(single, {**ensembles, **added}, cfg, splits)
+    study_rows = after[after["name"].isin(before["name"])].reset_index(drop=True)
+    primary = before["holm_family"] == "primary"
+    assert primary.any()
+    pd.testing.assert_frame_equal(study_rows[primary], before[primary])
+    rows = after.set_index("name")
+    assert rows.loc["best3m_hard", "holm_family"] == "members"
+    assert rows.loc["allm_soft", "holm_family"] == "members"
+    assert rows.loc["allm_soft@video", "holm_family"] == "secondary"
+    assert rows.loc["allm_soft", "members"] == "capsule+dspfwa+xception"
+    assert rows.loc["allm_soft", "variant"].startswith("ours: weighted mean")
+    assert rows.loc["allm_soft", "variant"].endswith(
+        "over every member (the study's four and those declared)"
+    )
+    # the best single model is their best member
+    assert rows.loc["allm_soft", "best_single"] == "dspfwa"
+    members = after[after["holm_family"] == "members"]
+    np.testing.assert_allclose(
+        members["grouped_p_holm"], holm(list(members["grouped_p_vs_best"]))
+    )
+    notes = summary_notes(after, splits["test"])
+    assert "within three families" in notes
+    assert "the members family of the 2 comparisons" in notes
+    n_tested = int(after["grouped_p_vs_best"].notna().sum())
+    n_primary = int(primary.sum())
+    assert f"secondary family of the other {n_tested - n_primary - 2} " in notes
+    assert "within two families" in summary_notes(before, splits["test"])

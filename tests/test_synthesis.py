@@ -367,10 +367,10 @@ def test_dataset_refuses_unknown_kinds_and_fake_sources():
         SynthesisDataset(Labelled(faces(2)))
 
 
-def test_shard_faces_reads_the_real_rows(tmp_path):
-    size, eye = 64, 8
-    drawn = faces(4, size)
-    path = tmp_path / "shard-00000.h5"
+def write_shard(path, drawn, size: int = 64, eye: int = 8) -> None:
+    """A raw shard of two videos: a real one of the first half of ``drawn``
+    (faces and landmarks), then a fake one of the second half."""
+    half = len(drawn) // 2
     with ShardWriter(path, "raw", size, eye) as w:
         for v, label in enumerate([0, 1]):  # a real video, then a fake one
             items = [
@@ -386,10 +386,16 @@ def test_shard_faces_reads_the_real_rows(tmp_path):
                         face_index=0,
                     ),
                 )
-                for f, (face, lm) in enumerate(drawn[2 * v : 2 * v + 2])
+                for f, (face, lm) in enumerate(drawn[half * v : half * (v + 1)])
             ]
             rows = make_rows(items, "raw", size, eye)
             w.add_video(f"vid{v}", label, "test", "train", rows)
+
+
+def test_shard_faces_reads_the_real_rows(tmp_path):
+    drawn = faces(4)
+    path = tmp_path / "shard-00000.h5"
+    write_shard(path, drawn)
     real = ShardFaces(path)
     assert len(real) == 2
     assert real.meta["video_id"].tolist() == ["vid0", "vid0"]
@@ -410,3 +416,34 @@ def test_shard_faces_reads_the_real_rows(tmp_path):
     assert (
         label == 1 and x.numpy().transpose(1, 2, 0).tobytes() != drawn[1][0].tobytes()
     )
+
+
+def test_the_contact_sheet_shows_real_faces_of_the_shards_and_their_fakes(tmp_path):
+    from deepfake_ensemble.train.sheet import contact_sheet
+
+    drawn = faces(8)
+    shard = tmp_path / "shard-00000.h5"
+    write_shard(shard, drawn)
+    out = tmp_path / "sheet.png"
+    samples = contact_sheet(shard, out, n=3, seed=2)
+    # real faces only (the fake video's are not drawn), spread over them
+    assert [s["index"] for s in samples] == [0, 2, 3]
+    assert {s["video_id"] for s in samples} == {"vid0"}
+    for s in samples:
+        face, lm = drawn[s["index"]]
+        assert s["face"].tobytes() == face.tobytes()
+        for kind in KINDS:
+            image, mask = s[kind]
+            expected = synthesise(kind, face, lm, sample_rng(2, 0, s["index"]))
+            assert image.tobytes() == expected[0].tobytes()
+            assert (image != face).any() and mask.max() == 1
+    picture = cv2.imread(str(out))
+    assert picture is not None and picture.shape[1] > picture.shape[0] > 100
+    assert (
+        contact_sheet(shard, tmp_path / "again.png", n=3, seed=2)[0][SELF_BLENDED][
+            0
+        ].tobytes()
+        == samples[0][SELF_BLENDED][0].tobytes()
+    )
+    with pytest.raises(InputError, match="no real face"):
+        contact_sheet([], tmp_path / "none.png")

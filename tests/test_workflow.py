@@ -128,8 +128,10 @@ def test_report_is_self_contained_html(local_ci_run):
     )
     html = (wd / "results/report.html").read_text(errors="replace")
     assert "<html" in html.lower()
-    for text in ("summary", "ROC", "training"):
+    for text in ("summary", "ROC", "training", "synthesised fakes (contact sheet)"):
         assert text.lower() in html.lower()
+    # the demo draws the contact sheet of synthesised fakes from its shards
+    assert (wd / "results/figures/synthesis_sheet.png").stat().st_size > 0
 
 
 def _ingest_failure(tmp_path, root) -> tuple[str, str]:

@@ -8,6 +8,7 @@ which detectors and ensembles exist and which files an ensemble writes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .defaults import DEFAULTS
@@ -37,7 +38,29 @@ ENSEMBLES: dict[str, tuple[str, str]] = {
     "all_soft": ("all", "soft"),
     "all_stacked": ("all", "stacked"),
 }
+#: ensemble name -> (member selection rule, combination method) of the
+#: ensembles over every enabled member, the study's four and the members
+#: declared beyond them (``deepfake_ensemble.members``): the study's hard and
+#: soft votes and this project's stacker over all members (``allm_*``) and
+#: over the three best on validation (``best3m_*``: k fixed at 3, ranked as
+#: ``best2`` ranks: validation video AUC, then frame AUC). The workflow
+#: builds them only where the config declares members beyond the study's four
+#: (:func:`ensembles_for`); the study's ensembles above keep combining the
+#: study's four.
+MEMBER_ENSEMBLES: dict[str, tuple[str, str]] = {
+    "best3m_hard": ("best3", "hard"),
+    "best3m_soft": ("best3", "soft"),
+    "best3m_stacked": ("best3", "stacked"),
+    "allm_hard": ("all", "hard"),
+    "allm_soft": ("all", "soft"),
+    "allm_stacked": ("all", "stacked"),
+}
+#: the number of members of the ``best3m_*`` ensembles
+MEMBER_BEST_K = 3
 ENSEMBLE_NAMES: tuple[str, ...] = tuple(ENSEMBLES)
+#: every ensemble, over the study's four or over every member: name ->
+#: (member selection rule, combination method)
+ALL_ENSEMBLES: dict[str, tuple[str, str]] = {**ENSEMBLES, **MEMBER_ENSEMBLES}
 
 #: combination method -> who defined it and what it is (the summary's labels)
 METHODS: dict[str, str] = {
@@ -51,14 +74,27 @@ METHODS: dict[str, str] = {
 
 def ensembles_for(
     calibration: str = DEFAULTS["ensemble.calibration"],
+    members: Iterable[str] | None = None,
 ) -> tuple[str, ...]:
-    """The ensembles the workflow builds: every one, less the calibrated
-    variants when ``ensemble.calibration`` is ``none``."""
-    return tuple(
+    """The ensembles the workflow builds: every one over the study's four,
+    less the calibrated variants when ``ensemble.calibration`` is ``none``;
+    then, where ``members`` (the enabled members) holds a member beyond the
+    study's four, the ensembles over every member (:data:`MEMBER_ENSEMBLES`;
+    ``best3m_*`` where there are more than three members, else they would be
+    ``allm_*``)."""
+    names = [
         name
         for name, (_, method) in ENSEMBLES.items()
         if calibration != "none" or method != "hard_calibrated"
-    )
+    ]
+    members = list(members or ())
+    if any(m not in MODEL_NAMES for m in members):
+        names += [
+            name
+            for name, (rule, _) in MEMBER_ENSEMBLES.items()
+            if rule == "all" or len(members) > MEMBER_BEST_K
+        ]
+    return tuple(names)
 
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")

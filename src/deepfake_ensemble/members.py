@@ -45,7 +45,7 @@ from typing import Any
 
 from .defaults import DEFAULTS
 from .errors import InputError
-from .layout import ENSEMBLE_NAMES, MODEL_NAMES
+from .layout import ALL_ENSEMBLES, MODEL_NAMES
 
 #: the study's detectors, each a kind of its own
 STUDY_KINDS: tuple[str, ...] = MODEL_NAMES
@@ -108,6 +108,32 @@ def ensemble_members(members: Iterable[str]) -> list[str]:
     members = list(members)
     study = [m for m in members if m in STUDY_KINDS]
     return study if len(study) >= 2 else members
+
+
+def member_resource(
+    models: Mapping[str, Any] | None, name: str, key: str, attempt: int = 1
+) -> int:
+    """A resource of member ``name``'s jobs (rules train and predict):
+    its ``resources.<key>`` (``train_mem_mb``, ``train_runtime``,
+    ``predict_mem_mb``, ``predict_runtime``), else the schema's default. A
+    runtime grows with the job's ``attempt`` (1, 2, 3: a retry asks for
+    twice, then three times the time)."""
+    block = (models or {}).get(name) or {}
+    value = (block.get("resources") or {}).get(
+        key, DEFAULTS[f"models.<model>.resources.{key}"]
+    )
+    return int(value) * attempt if key.endswith("_runtime") else int(value)
+
+
+def draws_synthesis_sheet(config: Mapping[str, Any], members: Iterable[str]) -> bool:
+    """Whether the workflow draws the contact sheet of synthesised fakes
+    (rule synthesis_sheet): on the demo, and where one of ``members`` (the
+    enabled ones) trains on fakes synthesised from real faces."""
+    models = config.get("models") or {}
+    dataset = DEFAULTS["models.<model>.fakes"]
+    return bool((config.get("demo") or {}).get("generate")) or any(
+        (models.get(m) or {}).get("fakes", dataset) != dataset for m in members
+    )
 
 
 # -- checks at dry-run time ------------------------------------------------------
@@ -226,7 +252,7 @@ def check_member(name: str, block: Mapping[str, Any] | None) -> str:
     :class:`InputError`, one line naming the key."""
     block = block or {}
     key = f"models.{name}"
-    if name in ENSEMBLE_NAMES:
+    if name in ALL_ENSEMBLES:
         raise InputError(
             f"config key {key}: {name!r} names an ensemble; give the member "
             f"another name"

@@ -151,6 +151,22 @@ CATALOG: dict[str, WeightsFile] = {
             normalisation="half",
             source="timm legacy_xception.tf_in1k (pretrained_cfg url)",
         ),
+        # EfficientNet-B4 with AdvProp, the ImageNet start of Self-Blended
+        # Images (its code: EfficientNet.from_pretrained(advprop=True)); a
+        # timm member with backbone tf_efficientnet_b4 reads it
+        WeightsFile(
+            name="tf_efficientnet_b4_ap-dedb23e6.pth",
+            url=(
+                "https://github.com/rwightman/pytorch-image-models/releases/"
+                "download/v0.1-weights/tf_efficientnet_b4_ap-dedb23e6.pth"
+            ),
+            # the hex part of the published file name, as torch.hub's
+            # check_hash reads it (not confirmed against a download here)
+            sha256="dedb23e6",
+            models=("timm",),
+            normalisation="half",
+            source="timm tf_efficientnet_b4.ap_in1k (pretrained_cfg url)",
+        ),
     )
 }
 

@@ -46,7 +46,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError
 from ..io import read_json, write_json, write_text
-from ..layout import ENSEMBLES as ENSEMBLE_METHODS
+from ..layout import ALL_ENSEMBLES as ENSEMBLE_METHODS
 from ..members import IDENTITY_KEYS, MODULE
 from ..pretrained import sha256_file
 

@@ -53,7 +53,7 @@ from typing import Any
 from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..layout import EYE_SEQUENCE_MODELS, SPLITS, ensembles_for
-from ..members import enabled_members
+from ..members import draws_synthesis_sheet, enabled_members
 from ..protocols import POOLED, target_sets, train_sets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -369,7 +369,7 @@ def job_counts(
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
     tsets, targets = train_sets(protocol, names), target_sets(protocol, names)
-    n_ens = len(list(ensembles_for(config["ensemble"]["calibration"])))
+    n_ens = len(ensembles_for(config["ensemble"]["calibration"], models))
     vpj = config["preprocess"]["videos_per_job"]
     batches = sum(
         max(1, math.ceil(round(d.split_videos.get(s, 0)) / vpj))
@@ -390,6 +390,7 @@ def job_counts(
         "evaluate_model": t * len(targets) * m,
         "ensemble": t * n_ens,
         "ensemble_test": t * n_ens,
+        "synthesis_sheet": int(draws_synthesis_sheet(config, models)),
     }
     if protocol == POOLED:
         jobs.update(summarize=1, bundle=1)

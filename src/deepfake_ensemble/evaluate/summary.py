@@ -51,7 +51,12 @@ from deepfake_ensemble.evaluate.videos import (
     threshold_report,
 )
 from deepfake_ensemble.io import write_csv, write_text
-from deepfake_ensemble.layout import ENSEMBLES, METHODS
+from deepfake_ensemble.layout import (
+    ALL_ENSEMBLES,
+    MEMBER_BEST_K,
+    MEMBER_ENSEMBLES,
+    METHODS,
+)
 from deepfake_ensemble.predictions import HISTORY_REQUIRED
 
 #: below this many test groups the summary warns that intervals are wide
@@ -136,32 +141,47 @@ def _videos(df: pd.DataFrame) -> pd.DataFrame:
 
 #: the families of the Holm correction: ``primary`` answers the study's
 #: question (its six ensembles against the best single model, frame-level
-#: rule, video score = mean frame score); ``secondary`` holds every other
-#: comparison of the table (single models, our variants, ``@video`` rows)
-HOLM_FAMILIES = ("primary", "secondary")
+#: rule, video score = mean frame score); ``members`` asks it of every member
+#: (the ensembles over every member, :data:`~deepfake_ensemble.layout.MEMBER_ENSEMBLES`,
+#: frame-level rule, against the best single model, which is their best
+#: member), present only where members beyond the study's four are declared;
+#: ``secondary`` holds every other comparison of the table (single models,
+#: our variants, ``@video`` rows)
+HOLM_FAMILIES = ("primary", "members", "secondary")
 
 
 def holm_family(row: Mapping) -> str:
     """The Holm family of a summary row (see :data:`HOLM_FAMILIES`)."""
-    study_ensemble = (
-        row.get("kind") == "ensemble"
-        and row.get("level") != "video"
-        and str(row.get("variant", "")).startswith("study")
-    )
-    return "primary" if study_ensemble else "secondary"
+    if row.get("kind") != "ensemble" or row.get("level") == "video":
+        return "secondary"
+    if row.get("name") in MEMBER_ENSEMBLES:
+        return "members"
+    return "primary" if str(row.get("variant", "")).startswith("study") else "secondary"
+
+
+#: selection rule of an ensemble over every member -> the variant's words
+MEMBER_SCOPES = {
+    "all": "over every member (the study's four and those declared)",
+    f"best{MEMBER_BEST_K}": (
+        f"over the {MEMBER_BEST_K} members best on validation (the study's four "
+        "and those declared)"
+    ),
+}
 
 
 def variant_of(name: str, calibration: str = DEFAULTS["ensemble.calibration"]) -> str:
     """Who defined a row's rule and what it is (``study: ...`` / ``ours: ...``)."""
     at_video = name.endswith("@video")
     base = name.removesuffix("@video")
-    if base not in ENSEMBLES:
+    if base not in ALL_ENSEMBLES:
         text = "study: single detector"
     else:
-        method = ENSEMBLES[base][1]
+        rule, method = ALL_ENSEMBLES[base]
         text = METHODS[method]
         if method == "hard_calibrated":
             text = text.replace("calibrated", f"calibrated ({calibration})", 1)
+        if base in MEMBER_ENSEMBLES:
+            text = f"ours: {text.partition(': ')[2]}, {MEMBER_SCOPES[rule]}"
     if at_video:
         what = text.partition(": ")[2]
         text = f"ours: {what}, applied to per-video mean member scores"
@@ -278,7 +298,10 @@ def build_summary(
         else:
             row.update(dict.fromkeys(THRESHOLD_COLUMNS))
         base = name.removesuffix("@video")
-        if base in ENSEMBLES and ENSEMBLES[base][1] in ("hard", "hard_calibrated"):
+        if base in ALL_ENSEMBLES and ALL_ENSEMBLES[base][1] in (
+            "hard",
+            "hard_calibrated",
+        ):
             row["rule_at_val_threshold"] = vote_rule(
                 row["val_threshold"], members.count("+") + 1, level == "video"
             )
@@ -543,6 +566,7 @@ def summary_notes(
     tested = df[df["grouped_p_vs_best"].notna()] if len(df) else df
     n_cmp = len(tested)
     n_primary = int((tested.get("holm_family") == "primary").sum()) if n_cmp else 0
+    n_members = int((tested.get("holm_family") == "members").sum()) if n_cmp else 0
     n_untested = int((df["verdict"] == "not testable").sum()) if len(df) else 0
     best = df["best_single"].dropna()
     no_face = (
@@ -570,12 +594,23 @@ def summary_notes(
         "literature); `grouped_p` is the paired grouped jackknife t-test of the "
         "video-AUC difference (delete-a-group variance; degrees of freedom "
         "midway between K - 1 and Bell-McCaffrey's, fewer where groups are "
-        "unbalanced), Holm-corrected within two families of the "
-        f"{n_cmp} comparisons in this table (every row against the best single "
-        f"model): the primary family of the {n_primary} comparisons of the "
-        "study's six ensembles, which answers the study's question, and the "
-        f"secondary family of the other {n_cmp - n_primary} (single models, "
-        "our variants, `@video` rows"
+        "unbalanced), Holm-corrected within "
+        + ("three" if n_members else "two")
+        + f" families of the {n_cmp} comparisons in this table (every row "
+        "against the best single model): the primary family of the "
+        f"{n_primary} comparisons of the study's six ensembles, which answers "
+        "the study's question, "
+        + (
+            f"the members family of the {n_members} comparisons of the "
+            "ensembles over every member (`allm_*`, `best3m_*`: the study's "
+            "four and the declared members; the best single model is their "
+            "best member), which asks it of every member, "
+            if n_members
+            else ""
+        )
+        + "and the secondary family of the other "
+        f"{n_cmp - n_primary - n_members} (single models, our variants, "
+        "`@video` rows"
         + (
             f"; {n_untested} row(s) could not be tested: `not testable`"
             if n_untested

@@ -148,6 +148,18 @@ def predict(
     log.info("%d frame predictions -> %s", len(frame), out_csv)
 
 
+def synthesis_sheet(
+    shards: Sequence[PathLike], out_png: PathLike, n: int, seed: int
+) -> None:
+    """The contact sheet of ``n`` real faces of the training shards and the
+    fakes synthesised from them, drawn with ``seed``
+    (:mod:`deepfake_ensemble.train.sheet`)."""
+    from .sheet import contact_sheet
+
+    samples = contact_sheet(list(shards), out_png, n=n, seed=seed)
+    log.info("%d real faces and their fakes -> %s", len(samples), out_png)
+
+
 def fetch_weights_file(
     entry: Mapping[str, Any], dest: PathLike, mirror: str | None
 ) -> None:

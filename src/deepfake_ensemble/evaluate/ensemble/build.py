@@ -32,7 +32,7 @@ from deepfake_ensemble.evaluate.videos import (
     threshold_report,
 )
 from deepfake_ensemble.io import read_json, write_csv, write_json
-from deepfake_ensemble.layout import ENSEMBLES, ensemble_files
+from deepfake_ensemble.layout import ALL_ENSEMBLES, ensemble_files
 from deepfake_ensemble.predictions import read_predictions
 
 
@@ -94,7 +94,8 @@ def build_ensemble(
     cfg: Mapping | None = None,
     val_groups: Mapping[str, str] | None = None,
 ) -> dict:
-    """Build ensemble ``name`` (a key of :data:`deepfake_ensemble.layout.ENSEMBLES`).
+    """Build ensemble ``name`` (a key of
+    :data:`deepfake_ensemble.layout.ALL_ENSEMBLES`).
 
     Fits on validation predictions only and applies to test. Two variants:
 
@@ -127,14 +128,16 @@ def build_ensemble(
     With ``test_preds=None`` only the fit is made (no ``test_*`` tables):
     :func:`apply_ensemble` applies its plain parameters to any test set later.
     """
-    if name not in ENSEMBLES:
-        raise InputError(f"unknown ensemble {name!r} (one of {', '.join(ENSEMBLES)})")
+    if name not in ALL_ENSEMBLES:
+        raise InputError(
+            f"unknown ensemble {name!r} (one of {', '.join(ALL_ENSEMBLES)})"
+        )
     cfg = dict(cfg or {})
     draws = int(cfg.get("dirichlet_draws", DEFAULTS["ensemble.dirichlet_draws"]))
     seed = int(cfg.get("seed", DEFAULTS["ensemble.seed"]))
     mode = str(cfg.get("fit", DEFAULTS["ensemble.fit"]))
     folds = int(cfg.get("crossfit_folds", DEFAULTS["ensemble.crossfit_folds"]))
-    rule, method = ENSEMBLES[name]
+    rule, method = ALL_ENSEMBLES[name]
     scored = set(val_preds) if test_preds is None else set(test_preds)
     available = sorted(set(val_metrics) & set(val_preds) & scored)
     lacking = sorted(set(val_metrics) - set(available))

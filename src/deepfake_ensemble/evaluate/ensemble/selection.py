@@ -1,4 +1,5 @@
-"""Member selection: ranking on validation metrics, ``best2``/``small2``/``all``.
+"""Member selection: ranking on validation metrics; ``best2``, ``best3``,
+``small2``, ``all``.
 
 An undefined validation AUC (``None``, see :mod:`deepfake_ensemble.evaluate.metrics`)
 ranks below every defined one and is shown as ``n/a``.
@@ -12,7 +13,9 @@ from collections.abc import Mapping
 from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.evaluate.metrics import defined
 
-SELECTION_RULES = ("best2", "small2", "all")
+SELECTION_RULES = ("best2", "best3", "small2", "all")
+#: ``best<k>`` -> k in words (the reason's text)
+_BEST_K = {"best2": (2, "two"), "best3": (3, "three")}
 
 
 def _auc_key(value) -> float:
@@ -44,16 +47,17 @@ def select_members(
 ) -> tuple[list[str], str]:
     """Pick the members of an ensemble; return ``(members, reason)``.
 
-    ``best2``: the two highest validation video AUCs (ties: frame AUC, then
-    name). ``small2``: the two smallest checkpoint files (ties: parameter
-    count, then name). ``all``: every model, in name order.
+    ``best2``/``best3``: the two/three highest validation video AUCs (ties:
+    frame AUC, then name). ``small2``: the two smallest checkpoint files
+    (ties: parameter count, then name). ``all``: every model, in name order.
     """
     models = sorted(val_metrics)
     if rule == "all":
         return models, f"all {len(models)} models: {', '.join(models)}"
-    if len(models) < 2:
-        raise InputError(f"rule {rule!r} needs at least two models, got {models}")
-    if rule == "best2":
+    k, words = _BEST_K.get(rule, (2, "two"))
+    if len(models) < k:
+        raise InputError(f"rule {rule!r} needs at least {words} models, got {models}")
+    if rule in _BEST_K:
         ranked = rank_by_validation(val_metrics)
         parts = [
             f"{m} (video AUC {_fmt(val_metrics[m].get('video_auc'))}, "
@@ -61,12 +65,12 @@ def select_members(
             for m in ranked
         ]
         reason = (
-            "two highest validation video AUCs: "
-            + ", ".join(parts[:2])
+            f"{words} highest validation video AUCs: "
+            + ", ".join(parts[:k])
             + "; next: "
-            + (", ".join(parts[2:]) or "none")
+            + (", ".join(parts[k:]) or "none")
         )
-        return ranked[:2], reason
+        return ranked[:k], reason
     if rule == "small2":
         lacking = [m for m in models if m not in model_sizes]
         if lacking:
