@@ -125,3 +125,17 @@ rule predict:
         train=config["train"],
     script:
         "../scripts/train/predict.py"
+
+
+# The robustness stage: the members trained on clean videos score each
+# degraded copy of the test set (rules/preprocess.smk, degrade_test).
+
+
+use rule predict as robust_predict with:
+    input:
+        checkpoint=model_file(POOLED, "{model}", "best.pt"),
+        shards=[robust_shard_dir("{condition}", d, "test") for d in TEST_DATASETS],
+    output:
+        predictions=f"{robust_dir('{condition}')}/predictions/{{model}}.csv",
+    log:
+        f"{LOGS}/robust_predict/{{condition}}/{{model}}.log",

@@ -9,6 +9,7 @@ import pytest
 from helpers_media import face_frame, write_video
 
 from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.layout import parse_condition
 from deepfake_ensemble.preprocess import degrade, perturb
 
 
@@ -80,7 +81,8 @@ def test_bad_names_get_one_clear_error():
     with pytest.raises(InputError, match="severity 6 is not one of 1-5"):
         perturb.level("blur", 6)
     with pytest.raises(InputError, match="is not <perturbation>-<1..5>"):
-        degrade.parse_condition("blur")
-    assert degrade.parse_condition("jpeg-4") == ("jpeg", 4)
+        parse_condition("blur")
+    assert parse_condition("jpeg-4") == ("jpeg", 4)
+    assert parse_condition("clean") == ("clean", 0)
     with pytest.raises(InputError, match="does not act on single frames"):
         perturb.apply(np.zeros((4, 4, 3), np.uint8), "h264", 30)

@@ -81,6 +81,17 @@ DEFAULTS: dict[str, Any] = {
     "evaluation.alpha": 0.05,
     "evaluation.relevant_difference": 0.05,
     "evaluation.target_power": 0.8,
+    "evaluation.robustness.enabled": False,
+    "evaluation.robustness.perturbations": [
+        "h264",
+        "jpeg",
+        "resize",
+        "blur",
+        "noise",
+        "saturation",
+    ],
+    "evaluation.robustness.severities": [1, 2, 3, 4, 5],
+    "evaluation.robustness.seed": 1,
 }
 
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..io import atomic_path, write_csv
+from ..layout import robustness_condition
 from . import perturb
 
 log = logging.getLogger(__name__)
@@ -41,21 +42,6 @@ log = logging.getLogger(__name__)
 CARRIER_CRF = 17
 
 PathLike = str | os.PathLike
-
-
-def condition_name(perturbation: str, severity: int) -> str:
-    """``<perturbation>-<severity>`` (a robustness condition's name)."""
-    perturb.level(perturbation, severity)
-    return f"{perturbation}-{int(severity)}"
-
-
-def parse_condition(name: str) -> tuple[str, int]:
-    """``(perturbation, severity)`` of a condition name."""
-    p, _, s = str(name).rpartition("-")
-    if not p or not s.isdigit():
-        raise InputError(f"robustness condition {name!r} is not <perturbation>-<1..5>")
-    perturb.level(p, int(s))
-    return p, int(s)
 
 
 def read_frames(path: PathLike) -> tuple[list[np.ndarray], Fraction]:
@@ -165,7 +151,7 @@ def degrade_split(
     video_dir = Path(video_dir)
     video_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    name = condition_name(perturbation, severity)
+    name = robustness_condition(perturbation, severity)
     rows = videos.to_dict("records")
     for i, row in enumerate(tqdm(rows, desc=name, unit="video", disable=not progress)):
         dst = video_dir / copy_name(i, row["video_id"])

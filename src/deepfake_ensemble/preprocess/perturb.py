@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..layout import PERTURBATIONS, robustness_condition
 
 #: perturbation -> its parameter at severities 1..5 (module docstring)
 LEVELS: Mapping[str, tuple[float, ...]] = {
@@ -46,7 +47,6 @@ LEVELS: Mapping[str, tuple[float, ...]] = {
     "saturation": (0.4, 0.3, 0.2, 0.1, 0.0),
     "contrast": (0.85, 0.725, 0.6, 0.475, 0.35),
 }
-PERTURBATIONS = tuple(LEVELS)
 #: the perturbations that act on the video stream rather than on each frame
 VIDEO_LEVEL = ("h264",)
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -54,12 +54,7 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 def level(perturbation: str, severity: int) -> float:
     """The parameter of ``perturbation`` at ``severity`` (1-5)."""
-    if perturbation not in LEVELS:
-        raise InputError(
-            f"perturbation {perturbation!r} is not one of {', '.join(PERTURBATIONS)}"
-        )
-    if int(severity) not in SEVERITIES:
-        raise InputError(f"{perturbation}: severity {severity!r} is not one of 1-5")
+    robustness_condition(perturbation, severity)  # checks both
     return LEVELS[perturbation][int(severity) - 1]
 
 

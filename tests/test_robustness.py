@@ -1,0 +1,111 @@
+"""The robustness table and the test of "is the ensemble's drop smaller than
+its best member's?" (evaluate/robustness.py, stats.grouped_contrast_test)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from deepfake_ensemble.defaults import DEFAULTS
+from deepfake_ensemble.errors import InputError
+from deepfake_ensemble.evaluate import robustness as r
+from deepfake_ensemble.evaluate.stats import grouped_contrast_test, grouped_test
+from deepfake_ensemble.layout import CLEAN, PERTURBATIONS, robustness_conditions
+from deepfake_ensemble.preprocess.perturb import LEVELS
+
+
+def test_the_perturbation_names_agree_everywhere():
+    assert tuple(LEVELS) == PERTURBATIONS
+    assert set(DEFAULTS["evaluation.robustness.perturbations"]) <= set(PERTURBATIONS)
+    cfg = {"perturbations": ["jpeg", "blur"], "severities": [1, 5]}
+    assert robustness_conditions(cfg) == ["jpeg-1", "jpeg-5", "blur-1", "blur-5"]
+    with pytest.raises(InputError, match="'fog' is not one of"):
+        robustness_conditions({"perturbations": ["fog"], "severities": [1]})
+
+
+def test_a_contrast_of_aucs_is_jackknifed_over_groups_by_hand():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 160)
+    g = np.repeat(np.arange(8), 20)
+    rows = np.vstack([y + rng.normal(0, s, 160) for s in (0.8, 1.0, 1.5, 1.2)])
+    w = np.array([-1.0, 1.0, 1.0, -1.0])
+    res = grouped_contrast_test(y, rows, w, g)
+    auc = lambda keep: np.array([roc_auc_score(y[keep], s[keep]) for s in rows])  # noqa: E731
+    assert res["diff"] == pytest.approx(w @ auc(np.ones(160, bool)))
+    d = np.array([w @ auc(g != i) for i in range(8)])
+    assert res["se"] == pytest.approx(math.sqrt(7 / 8 * ((d - d.mean()) ** 2).sum()))
+    assert res["diff_ci_lo"] < res["diff"] < res["diff_ci_hi"]
+    # (1, -1) is the paired test of two AUCs
+    pair = grouped_contrast_test(y, rows[:2], [1, -1], g)
+    plain = grouped_test(y, rows[0], rows[1], g)
+    assert pair["p"] == plain["p"] and pair["diff"] == plain["diff"]
+    assert pair["aucs"] == [plain["auc_a"], plain["auc_b"]]
+    with pytest.raises(InputError, match="3 contrast weights for 4 AUCs"):
+        grouped_contrast_test(y, rows, [1, 1, 1], g)
+
+
+def _tables(seed: int, ens_noise: float, member_noise: float, n_groups: int = 30):
+    """Video tables of an ensemble and a member, clean and under one
+    condition in which each loses signal (more noise: a larger drop)."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * 8
+    y = np.tile([0, 1], n // 2)
+    groups = np.repeat([f"g{i:02d}" for i in range(n_groups)], 8)
+    ids = [f"v{i:04d}" for i in range(n)]
+    signal = y * 2.0
+    out = {}
+    for name, noise in (("ens", ens_noise), ("mem", member_noise)):
+        base = signal + rng.normal(0, 1, n)
+        out[(CLEAN, name)] = pd.DataFrame(
+            {"video_id": ids, "label": y, "group": groups, "score": base}
+        )
+        out[("blur-3", name)] = out[(CLEAN, name)].assign(
+            score=base + rng.normal(0, noise, n)
+        )
+    return out
+
+
+def test_an_ensemble_that_degrades_less_is_better_and_one_that_does_not_is_not():
+    ev = {"alpha": 0.05, "relevant_difference": 0.05, "target_power": 0.8}
+    less = r.drop_comparisons(_tables(1, 0.2, 4.0), "ens", "mem", ["blur-3"], ev)
+    assert list(less["condition"]) == [r.MEAN, "blur-3"]
+    m = less.iloc[0]
+    assert m["member_drop"] > m["ensemble_drop"] > -0.05
+    assert m["gain"] == pytest.approx(m["member_drop"] - m["ensemble_drop"])
+    assert m["verdict"] == "better" and m["gain_ci_lo"] > 0
+    more = r.drop_comparisons(_tables(1, 4.0, 0.2), "ens", "mem", ["blur-3"], ev)
+    assert more.iloc[0]["verdict"] == "worse"
+    same = r.drop_comparisons(_tables(2, 1.0, 1.0), "ens", "mem", ["blur-3"], ev)
+    assert same.iloc[0]["verdict"] in {"inconclusive", "no significant difference"}
+    assert "**yes**" in r.answer(less) and "**no**" in r.answer(more)
+
+
+def test_the_table_drop_summary_and_figure(tmp_path):
+    rows = []
+    for name, kind, aucs in (
+        ("a", "single", [0.9, 0.8, 0.6]),
+        ("b", "single", [0.8, 0.79, 0.78]),
+        ("e", "ensemble", [0.92, 0.85, 0.7]),
+    ):
+        for cond, auc in zip([CLEAN, "blur-1", "blur-5"], aucs, strict=True):
+            rows.append(
+                {"test_set": cond, "name": name, "kind": kind, "members": name,
+                 "video_auc": auc, "video_auc_ci_lo": auc - 0.1,
+                 "video_auc_ci_hi": min(auc + 0.05, 1), "n_videos": 10,
+                 "n_groups": 4, "n_no_face": 0, "val_video_auc": 0.8}
+            )  # fmt: skip
+    table = r.robustness_table(pd.DataFrame(rows))
+    blur5 = table[(table["name"] == "a") & (table["condition"] == "blur-5")].iloc[0]
+    assert blur5["perturbation"] == "blur" and blur5["severity"] == 5
+    assert blur5["drop"] == pytest.approx(0.3)
+    drops = r.drop_summary(table)
+    assert list(drops["name"]) == ["b", "e", "a"]  # smallest mean drop first
+    a = drops[drops["name"] == "a"].iloc[0]
+    assert a["mean_drop"] == pytest.approx(0.2) and a["worst_condition"] == "blur-5"
+    png = tmp_path / "robustness.png"
+    r.plot_robustness(table, png, highlight=("e", "a"))
+    assert png.stat().st_size > 5000
