@@ -30,7 +30,7 @@ rule bundle:
         ensemble_roles=BUNDLE_ENSEMBLE_ROLES,
         split=config["split"],
         datasets=config["datasets"],
-        evaluation=config["evaluation"],
+        evaluation=BUNDLE_EVALUATION,
         video_timeout_s=config["preprocess"]["video_timeout_s"],
     script:
         "../scripts/bundle/bundle.py"

@@ -96,6 +96,8 @@ TEST_DATASETS = list(target_datasets(TEST_SETS))
 EVALUATION = {
     k: v for k, v in config["evaluation"].items() if k not in ("protocol", "robustness")
 }
+# what the bundle records of it (the protocol too)
+BUNDLE_EVALUATION = {k: v for k, v in config["evaluation"].items() if k != "robustness"}
 
 
 def configure_robustness():

@@ -4,10 +4,14 @@ its best member's?" (evaluate/robustness.py, stats.grouped_contrast_test)."""
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import CI_CONFIG, ROOT, demo_threads, shared_run, snakemake
 from sklearn.metrics import roc_auc_score
 
 from deepfake_ensemble.defaults import DEFAULTS
@@ -109,3 +113,131 @@ def test_the_table_drop_summary_and_figure(tmp_path):
     png = tmp_path / "robustness.png"
     r.plot_robustness(table, png, highlight=("e", "a"))
     assert png.stat().st_size > 5000
+
+
+# ------------------------------------------ end to end over the local CI run
+
+ROBUST_OVERLAY = {
+    "evaluation": {
+        "robustness": {
+            "enabled": True,
+            "perturbations": ["jpeg", "blur"],
+            "severities": [5],
+        }
+    }
+}
+ROBUST_RULES = {
+    "degrade_test",
+    "robust_preprocess",
+    "robust_shards",
+    "robust_predict",
+    "robustness",
+    "all",
+}
+
+
+def _add_robustness(local_run: Path):
+    """A copy of the local CI run, then the same workflow with the
+    robustness stage on (two conditions)."""
+
+    def build(workdir: Path) -> None:
+        shutil.copytree(local_run, workdir, symlinks=True, dirs_exist_ok=True)
+        overlay = workdir / "robust.yaml"
+        overlay.write_text(yaml.safe_dump(ROBUST_OVERLAY))
+        result = snakemake(
+            workdir,
+            "--profile",
+            str(ROOT / "profiles" / "default"),
+            "--configfile",
+            str(CI_CONFIG),
+            str(overlay),
+            *demo_threads(),
+            "--cores",
+            "2",
+        )
+        (workdir / "robust-run.log").write_text(result.stdout + result.stderr)
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def robust_run(request, tmp_path_factory, local_ci_run) -> Path:
+    return shared_run(
+        request, tmp_path_factory, "robust-run", _add_robustness(local_ci_run)
+    )
+
+
+@pytest.mark.slow
+def test_the_stage_scores_degraded_copies_with_the_clean_fits(robust_run, local_ci_run):
+    from test_members import jobs_run
+
+    ran = jobs_run((robust_run / "robust-run.log").read_text())
+    assert {rule for rule, _ in ran} == ROBUST_RULES, ran
+    # the models are those of the clean run: nothing was trained again
+    for model in ("capsule", "dsp_fwa", "ictu_oculi", "xception"):
+        rel = Path("results/models/pooled") / model / "best.pt"
+        assert (robust_run / rel).read_bytes() == (local_ci_run / rel).read_bytes()
+    res = robust_run / "results"
+    table = pd.read_csv(res / "robustness.csv")
+    summary = pd.read_csv(res / "summary.csv").set_index("name")
+    names = [n for n in summary.index if "@" not in n]
+    assert set(table["name"]) == set(names)
+    assert set(table["condition"]) == {CLEAN, "jpeg-5", "blur-5"}
+    assert len(table) == 3 * len(names)
+    # the clean rows are the summary's: every ensemble applied as fitted
+    clean = table[table["condition"] == CLEAN].set_index("name")
+    for name in names:
+        assert clean.loc[name, "video_auc"] == pytest.approx(
+            summary.loc[name, "video_auc"], abs=1e-12
+        ), name
+    degraded = table[table["condition"] != CLEAN]
+    assert (degraded["severity"] == 5).all()
+    assert np.allclose(
+        degraded["drop"],
+        degraded["name"].map(clean["video_auc"]) - degraded["video_auc"],
+    )
+    assert (degraded["video_auc_ci_lo"] <= degraded["video_auc"]).all()
+    # the degraded copies differ from the clean test videos
+    split = pd.read_csv(res / "robustness/jpeg-5/test.csv")
+    clean_split = pd.read_csv(res / "splits/test.csv")
+    assert list(split["video_id"]) == list(clean_split["video_id"])
+    first = Path(split["path"].iloc[0])
+    assert (
+        first.is_file()
+        and first.read_bytes() != Path(clean_split["path"].iloc[0]).read_bytes()
+    )
+    tests = pd.read_csv(res / "robustness_tests.csv")
+    assert list(tests["condition"]) == [r.MEAN, "jpeg-5", "blur-5"]
+    drops = pd.read_csv(res / "robustness_drop.csv")
+    assert set(drops["name"]) == set(names)
+    md = (res / "robustness.md").read_text()
+    assert "Is the ensemble's drop smaller than its best member's?" in md
+    assert f"is `{tests['ensemble'].iloc[0]}`" in md
+    assert (res / "figures/robustness.png").stat().st_size > 10_000
+
+
+def test_the_stage_needs_the_pooled_protocol(tmp_path):
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "evaluation": {
+                    "protocol": "cross_dataset",
+                    **ROBUST_OVERLAY["evaluation"],
+                }
+            }
+        )
+    )
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        str(ROOT / "config" / "demo_cross.yaml"),
+        str(overlay),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        "evaluation.robustness.enabled needs evaluation.protocol pooled, not "
+        "cross_dataset" in result.stdout + result.stderr
+    )

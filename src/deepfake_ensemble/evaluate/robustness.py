@@ -285,7 +285,7 @@ def plot_robustness(
     for ax in axes[:, 0]:
         ax.set_ylabel("video AUC")
     axes.flat[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("Video AUC under degradation (thin grey: the other ensembles)")
+    fig.suptitle("Video AUC under degradation (thin grey: the other ensembles)", y=1.02)
     save_figure(fig, out_png)
 
 
