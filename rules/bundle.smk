@@ -125,7 +125,7 @@ rule score_predict:
         mem_mb=16000,
         runtime=120,
     params:
-        train=config["train"],
+        train=TRAIN,
     script:
         "../scripts/bundle/score_predict.py"
 

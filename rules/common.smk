@@ -96,6 +96,13 @@ TEST_DATASETS = list(target_datasets(TEST_SETS))
 EVALUATION = {
     k: v for k, v in config["evaluation"].items() if k not in ("protocol", "robustness")
 }
+# the training settings the rules pass on: train.augment only when enabled,
+# so that runs made without it keep their params (and are not rerun)
+TRAIN = {
+    k: v
+    for k, v in config["train"].items()
+    if k != "augment" or config["train"]["augment"]["enabled"]
+}
 # what the bundle records of it (the protocol too)
 BUNDLE_EVALUATION = {k: v for k, v in config["evaluation"].items() if k != "robustness"}
 

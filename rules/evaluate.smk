@@ -313,6 +313,8 @@ rule robustness:
         ),
     log:
         f"{LOGS}/robustness.log",
+    benchmark:
+        f"{BENCHMARKS}/robustness.tsv"
     conda:
         "../envs/ensemble.yaml"
     params:

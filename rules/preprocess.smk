@@ -111,6 +111,8 @@ use rule preprocess_batch as robust_preprocess with:
         report=f"{robust_dir('{condition}')}/preprocess/{{dataset}}/{{split}}/batch-{{batch}}.csv",
     log:
         f"{LOGS}/robust_preprocess/{{condition}}/{{dataset}}/{{split}}/batch-{{batch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/robust_preprocess/{{condition}}/{{dataset}}/{{split}}/batch-{{batch}}.tsv"
 
 
 use rule pack_shards as robust_shards with:

@@ -98,7 +98,7 @@ rule train:
         runtime=1440,
     params:
         model_config=model_config,
-        train=config["train"],
+        train=TRAIN,
         seed=config["seed"],
         resume_dir=model_file("{train_set}", "{model}", "resume"),
     script:
@@ -122,7 +122,7 @@ rule predict:
         mem_mb=16000,
         runtime=120,
     params:
-        train=config["train"],
+        train=TRAIN,
     script:
         "../scripts/train/predict.py"
 
@@ -139,3 +139,5 @@ use rule predict as robust_predict with:
         predictions=f"{robust_dir('{condition}')}/predictions/{{model}}.csv",
     log:
         f"{LOGS}/robust_predict/{{condition}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/robust_predict/{{condition}}/{{model}}.tsv"
