@@ -201,11 +201,8 @@ def test_the_stage_scores_degraded_copies_with_the_clean_fits(robust_run, local_
     split = pd.read_csv(res / "robustness/jpeg-5/test.csv")
     clean_split = pd.read_csv(res / "splits/test.csv")
     assert list(split["video_id"]) == list(clean_split["video_id"])
-    first = Path(split["path"].iloc[0])
-    assert (
-        first.is_file()
-        and first.read_bytes() != Path(clean_split["path"].iloc[0]).read_bytes()
-    )
+    copy, source = (robust_run / t["path"].iloc[0] for t in (split, clean_split))
+    assert copy.is_file() and copy.read_bytes() != source.read_bytes()
     tests = pd.read_csv(res / "robustness_tests.csv")
     assert list(tests["condition"]) == [r.MEAN, "jpeg-5", "blur-5"]
     drops = pd.read_csv(res / "robustness_drop.csv")
