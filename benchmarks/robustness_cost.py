@@ -65,6 +65,13 @@ def rule_seconds(bench_dir: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
+def the_answer(md: Path) -> str:
+    """The paragraph of results/robustness.md that answers the question."""
+    text = md.read_text()
+    head = "## Is the ensemble's drop smaller than its best member's?"
+    return text.split(head, 1)[1].strip().split("\n\n", 1)[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)
@@ -99,6 +106,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         n_videos = len(pd.read_csv(work / "results" / "splits" / "test.csv"))
         seconds = rule_seconds(work / "results" / "benchmarks")
+        answer = the_answer(work / "results" / "robustness.md")
+        drops = pd.read_csv(work / "results" / "robustness_drop.csv")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     per = wall / (n_videos * len(conditions))
@@ -114,6 +123,21 @@ def main() -> None:
         "| rule | jobs | job seconds (summed) |",
         "|---|---:|---:|",
         *[f"| {rule} | {n} | {s:.1f} |" for rule, (n, s) in seconds.items()],
+    ]
+    md += [
+        "",
+        "What that run answers (`results/robustness.md`; CI-sized models, barely "
+        "trained, on a handful of test groups: the machinery, not a finding):",
+        "",
+        f"> {answer}",
+        "",
+        "| name | kind | clean AUC | mean degraded AUC | mean drop |",
+        "|---|---|---:|---:|---:|",
+        *[
+            f"| {r.name} | {r.kind} | {r.clean_auc:.3f} | "
+            f"{r.mean_degraded_auc:.3f} | {r.mean_drop:+.3f} |"
+            for r in drops.itertuples(index=False)
+        ],
     ]
     print("\n".join(md))
     if args.estimate:
