@@ -98,11 +98,15 @@ def main() -> None:
         cmd = [
             sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
             "--directory", str(work), "--profile", str(ROOT / "profiles" / "default"),
-            "--configfile", *map(str, args.configfile), str(overlay),
+            "--configfile", *(str(p.resolve()) for p in args.configfile), str(overlay),
             "--set-threads", "train=1", "predict=1", "--cores", str(args.cores),
         ]  # fmt: skip
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=work)
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+        if done.returncode:
+            sys.exit(
+                f"the workflow failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         wall = time.perf_counter() - t0
         n_videos = len(pd.read_csv(work / "results" / "splits" / "test.csv"))
         seconds = rule_seconds(work / "results" / "benchmarks")
