@@ -151,12 +151,23 @@ def main() -> None:
         videos = round((demo["n_real"] + demo["n_fake"]) * share)
         n_cond = len(robustness_conditions(cfg["evaluation"]["robustness"]))
         names = " + ".join(f"`{p}`" for p in args.estimate)
+        # upper: every second grows with the test videos; lower: only the
+        # jobs that handle each video (degrade, preprocess, pack), the
+        # prediction jobs' time (mostly start-up at this size) as measured
+        scale = videos / n_videos
+        total = sum(s for _, s in seconds.values())
+        per_video = sum(seconds[r][1] for r in RULES[:3])
+        lower = wall * (per_video * scale + total - per_video) / total
+        upper = wall * scale
+        ratio = n_cond / len(conditions)
         md += [
             "",
-            f"Scaled to {names} (about {videos} test videos × {n_cond} conditions, "
-            f"{args.cores} cores), a rough estimate from the CI-sized cost per "
-            f"video and condition (its videos are longer and larger): about "
-            f"**{per * videos * n_cond / 60:.0f} min**.",
+            f"Scaled to {names} (about {videos} test videos × {n_cond} "
+            f"conditions, {args.cores} cores), a rough range from this CI-sized "
+            f"run: **{lower * ratio / 60:.0f}–{upper * ratio / 60:.0f} min** "
+            "(low: only the jobs that handle each video grow with the number "
+            "of videos; high: every second does; the demo's videos are also "
+            "longer and larger than the CI's).",
         ]
         print(md[-1])
     if args.write:
