@@ -30,7 +30,7 @@ rule bundle:
         ensemble_roles=BUNDLE_ENSEMBLE_ROLES,
         split=config["split"],
         datasets=config["datasets"],
-        evaluation=config["evaluation"],
+        evaluation=BUNDLE_EVALUATION,
         video_timeout_s=config["preprocess"]["video_timeout_s"],
     script:
         "../scripts/bundle/bundle.py"
@@ -125,7 +125,7 @@ rule score_predict:
         mem_mb=16000,
         runtime=120,
     params:
-        train=config["train"],
+        train=TRAIN,
     script:
         "../scripts/bundle/score_predict.py"
 

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from deepfake_ensemble.layout import (
     ALL_ENSEMBLES,
+    CLEAN,
     ENSEMBLE_FIT_FILES,
     ENSEMBLE_TEST_FILES,
     MEMBER_ENSEMBLES,
@@ -24,6 +25,7 @@ from deepfake_ensemble.layout import (
     demo_marker,
     ensemble_files,
     ensembles_for,
+    robustness_conditions,
 )
 from deepfake_ensemble.config import check_config, describe_validation_error
 from deepfake_ensemble.defaults import DEFAULTS
@@ -122,8 +124,39 @@ def configure_protocol():
 # set "pooled" each); TEST_DATASETS: every dataset some test set holds
 PROTOCOL, DATASETS, TRAIN_SETS, TEST_SETS = configure_protocol()
 TEST_DATASETS = list(target_datasets(TEST_SETS))
-# the evaluation settings the rules' code uses (the protocol shapes the DAG)
-EVALUATION = {k: v for k, v in config["evaluation"].items() if k != "protocol"}
+# the evaluation settings the rules' code uses (the protocol and the
+# robustness stage shape the DAG; left out, they rerun no evaluation job)
+EVALUATION = {
+    k: v for k, v in config["evaluation"].items() if k not in ("protocol", "robustness")
+}
+# the training settings the rules pass on: train.augment only when enabled,
+# so that runs made without it keep their params (and are not rerun)
+TRAIN = {
+    k: v
+    for k, v in config["train"].items()
+    if k != "augment" or config["train"]["augment"]["enabled"]
+}
+# what the bundle records of it (the protocol too)
+BUNDLE_EVALUATION = {k: v for k, v in config["evaluation"].items() if k != "robustness"}
+
+
+def configure_robustness():
+    """The conditions (perturbation-severity) of evaluation.robustness and
+    whether the default target builds them (only under the pooled protocol)."""
+    cfg = config["evaluation"]["robustness"]
+    if cfg["enabled"] and PROTOCOL != POOLED:
+        raise WorkflowError(
+            "evaluation.robustness.enabled needs evaluation.protocol pooled, "
+            f"not {PROTOCOL}"
+        )
+    try:
+        return cfg, robustness_conditions(cfg)
+    except InputError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+# ROBUSTNESS: its config; CONDITIONS: the degraded copies of the test set
+ROBUSTNESS, CONDITIONS = configure_robustness()
 
 
 def repo_path(path):
@@ -149,6 +182,7 @@ wildcard_constraints:
     dataset=_one_of(DATASETS),
     train_set=_one_of(TRAIN_SETS),
     target=_one_of(TEST_SETS),
+    condition=_one_of(CONDITIONS) if CONDITIONS else "(?!)",
 
 
 # -- paths: every rule file names its files through these ---------------------
@@ -211,6 +245,37 @@ def ensemble_test_file(train_set, name, target, role):
     return f"{test_dir}/{ENSEMBLE_TEST_FILES[role]}"
 
 
+def robust_dir(condition):
+    """A degraded copy of the test set: test.csv (the split list with the
+    copies' paths), videos/, preprocess/, shards/, predictions/."""
+    return f"results/robustness/{condition}"
+
+
+def robust_shard_dir(condition, dataset, split):
+    return f"{robust_dir(condition)}/shards/{dataset}/{split}"
+
+
+def robust_batch_reports(wildcards):
+    """The batch reports of one dataset's degraded test videos (as many
+    batches as its clean test videos have)."""
+    return [
+        f"{robust_dir(wildcards.condition)}/preprocess/{wildcards.dataset}/"
+        f"{wildcards.split}/batch-{batch:05d}.csv"
+        for batch in range(n_batches(wildcards.dataset, wildcards.split))
+    ]
+
+
+# the files of an ensemble's fit the robustness stage applies
+ROBUSTNESS_FIT_ROLES = ["members", "weights", "val_frames", "val_videos"]
+ROBUSTNESS_OUTPUTS = [
+    "results/robustness.csv",
+    "results/robustness.md",
+    "results/robustness_drop.csv",
+    "results/robustness_tests.csv",
+    "results/figures/robustness.png",
+]
+
+
 def final_outputs():
     """Everything `snakemake` builds by default: under the pooled protocol the
     summary (and the bundle), else the cross-dataset matrix; the metrics of
@@ -233,6 +298,7 @@ def final_outputs():
             *out,
             # the trained members and ensembles, for scoring new videos
             "results/bundle",
+            *(ROBUSTNESS_OUTPUTS if ROBUSTNESS["enabled"] else []),
         ]
     return ["results/cross_dataset.csv", "results/cross_dataset.md", *out]
 

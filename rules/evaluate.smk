@@ -258,3 +258,73 @@ rule cross_dataset:
         evaluation=EVALUATION,
     script:
         "../scripts/evaluate/cross_dataset.py"
+
+
+# The robustness stage (evaluation.robustness): every member and ensemble on
+# each degraded copy of the test set, the ensembles applied with the weights
+# and thresholds fitted on clean validation (nothing refitted); the AUC drop
+# from clean, and whether the chosen ensemble's drop is smaller than its best
+# member's.
+
+
+rule robustness:
+    input:
+        val=predictions(POOLED, "val"),
+        clean=predictions(POOLED, "test"),
+        degraded=[
+            f"{robust_dir(c)}/predictions/{m}.csv" for c in CONDITIONS for m in MODELS
+        ],
+        fits=[
+            ensemble_fit_files(ensemble_dir(POOLED, e))[role]
+            for e in ENSEMBLES
+            for role in ROBUSTNESS_FIT_ROLES
+        ],
+        val_split="results/splits/val.csv",
+        test_split="results/splits/test.csv",
+    output:
+        csv=report(
+            "results/robustness.csv",
+            caption="../report/robustness.rst",
+            category="6. Robustness",
+            labels={"item": "AUC per detector/ensemble x perturbation x severity"},
+        ),
+        md=report(
+            "results/robustness.md",
+            caption="../report/robustness.rst",
+            category="6. Robustness",
+            labels={"item": "summary: is the ensemble's drop smaller?"},
+        ),
+        drop=report(
+            "results/robustness_drop.csv",
+            caption="../report/robustness.rst",
+            category="6. Robustness",
+            labels={"item": "mean AUC drop from clean (ranked)"},
+        ),
+        tests=report(
+            "results/robustness_tests.csv",
+            caption="../report/robustness.rst",
+            category="6. Robustness",
+            labels={"item": "chosen ensemble vs best member: drop tests"},
+        ),
+        figure=report(
+            "results/figures/robustness.png",
+            caption="../report/robustness_figure.rst",
+            category="6. Robustness",
+            labels={"item": "figure: AUC against severity"},
+        ),
+    log:
+        f"{LOGS}/robustness.log",
+    benchmark:
+        f"{BENCHMARKS}/robustness.tsv"
+    conda:
+        "../envs/ensemble.yaml"
+    params:
+        models=MODELS,
+        ensembles=ENSEMBLES,
+        conditions=CONDITIONS,
+        fit_roles=ROBUSTNESS_FIT_ROLES,
+        datasets=TEST_DATASETS,
+        ensemble=config["ensemble"],
+        evaluation=EVALUATION,
+    script:
+        "../scripts/evaluate/robustness.py"

@@ -74,3 +74,53 @@ rule preprocess_report:
         seed=config["seed"],
     script:
         "../scripts/preprocess/preprocess_report.py"
+
+
+# The robustness stage (evaluation.robustness): each condition (a perturbation
+# at a severity) is a degraded copy of the test videos, preprocessed with the
+# same settings and rules' code as the clean ones (the per-video cache is
+# keyed by the file, so copies never hit the clean videos' entries).
+
+
+rule degrade_test:
+    input:
+        split="results/splits/test.csv",
+    output:
+        split=f"{robust_dir('{condition}')}/test.csv",
+        videos=directory(f"{robust_dir('{condition}')}/videos"),
+    log:
+        f"{LOGS}/degrade_test/{{condition}}.log",
+    benchmark:
+        f"{BENCHMARKS}/degrade_test/{{condition}}.tsv"
+    conda:
+        "../envs/preprocess.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        seed=ROBUSTNESS["seed"],
+    script:
+        "../scripts/preprocess/degrade_test.py"
+
+
+use rule preprocess_batch as robust_preprocess with:
+    input:
+        split=f"{robust_dir('{condition}')}/test.csv",
+    output:
+        report=f"{robust_dir('{condition}')}/preprocess/{{dataset}}/{{split}}/batch-{{batch}}.csv",
+    log:
+        f"{LOGS}/robust_preprocess/{{condition}}/{{dataset}}/{{split}}/batch-{{batch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/robust_preprocess/{{condition}}/{{dataset}}/{{split}}/batch-{{batch}}.tsv"
+
+
+use rule pack_shards as robust_shards with:
+    input:
+        reports=robust_batch_reports,
+    output:
+        shards=directory(robust_shard_dir("{condition}", "{dataset}", "{split}")),
+    log:
+        f"{LOGS}/robust_shards/{{condition}}/{{dataset}}/{{split}}.log",
+    benchmark:
+        f"{BENCHMARKS}/robust_shards/{{condition}}/{{dataset}}/{{split}}.tsv"

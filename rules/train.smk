@@ -109,7 +109,7 @@ rule train:
         runtime=job_resource("train_runtime"),
     params:
         model_config=model_config,
-        train=config["train"],
+        train=TRAIN,
         seed=config["seed"],
         resume_dir=model_file("{train_set}", "{model}", "resume"),
     script:
@@ -160,6 +160,22 @@ rule predict:
         mem_mb=job_resource("predict_mem_mb"),
         runtime=job_resource("predict_runtime"),
     params:
-        train=config["train"],
+        train=TRAIN,
     script:
         "../scripts/train/predict.py"
+
+
+# The robustness stage: the members trained on clean videos score each
+# degraded copy of the test set (rules/preprocess.smk, degrade_test).
+
+
+use rule predict as robust_predict with:
+    input:
+        checkpoint=model_file(POOLED, "{model}", "best.pt"),
+        shards=[robust_shard_dir("{condition}", d, "test") for d in TEST_DATASETS],
+    output:
+        predictions=f"{robust_dir('{condition}')}/predictions/{{model}}.csv",
+    log:
+        f"{LOGS}/robust_predict/{{condition}}/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/robust_predict/{{condition}}/{{model}}.tsv"

@@ -65,6 +65,13 @@ def preprocess_rules(run: Path, out: Path, cfg: dict) -> None:
         },
         seed=cfg["seed"],
     )
+    preprocess.degrade_test(
+        split_csv=run / "results/splits/test.csv",
+        out_csv=out / "robustness/jpeg-5/test.csv",
+        video_dir=out / "robustness/jpeg-5/videos",
+        condition="jpeg-5",
+        seed=cfg["evaluation"]["robustness"]["seed"],
+    )
     score_preprocess_rules(run, out, cfg)
 
 
@@ -131,7 +138,11 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
         out_dir=out / f"models/{model}",
         resume_dir=out / f"models/{model}/resume",
         model_config={**cfg["models"][model], "epochs": 1, "max_steps_per_epoch": 1},
-        train_config=cfg["train"],
+        # with train.augment on: its perturbations run in this env too
+        train_config={
+            **cfg["train"],
+            "augment": {**cfg["train"]["augment"], "enabled": True},
+        },
         seed=cfg["seed"],
         threads=1,
     )
@@ -283,6 +294,24 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
     assert {p.name for p in (out / "ensembles/all_stacked").rglob("*.*")} == set(
         ENSEMBLE_FILES.values()
     )
+    # the robustness stage (the clean predictions stand in for a degraded set)
+    evaluate.robustness(
+        val_csvs=preds("val"),
+        test_csvs={"clean": preds("test"), "jpeg-5": preds("test")},
+        fits={n: f for n, f in files.items()},
+        datasets=datasets,
+        val_split=res / "splits/val.csv",
+        test_split=res / "splits/test.csv",
+        outputs={
+            "csv": out / "robustness.csv",
+            "drop": out / "robustness_drop.csv",
+            "tests": out / "robustness_tests.csv",
+            "md": out / "robustness.md",
+            "figure": out / "figures/robustness.png",
+        },
+        cfg=cfg["ensemble"],
+        evaluation=cfg["evaluation"],
+    )
     score_ensemble_rules(run, out, cfg)
 
 
@@ -310,6 +339,7 @@ RULES = {
             "preprocess_batch",
             "pack_shards",
             "preprocess_report",
+            "degrade_test",
             "score_videos",
             "score_preprocess",
             "score_shards",
@@ -332,6 +362,7 @@ RULES = {
             "evaluate_model",
             "ensemble",
             "ensemble_test",
+            "robustness",
             "summarize",
             "cross_dataset",
             "score",

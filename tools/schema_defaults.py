@@ -110,11 +110,18 @@ def _python(value: Any) -> str:
     return repr(value)
 
 
+def _row(key: str, value: Any) -> str:
+    """One entry of DEFAULTS; a list too long for one line (88 characters)
+    one item a line, as ``ruff format`` writes it."""
+    line = f"    {json.dumps(key)}: {_python(value)},\n"
+    if len(line) - 1 <= 88 or not isinstance(value, list):
+        return line
+    items = "".join(f"        {_python(v)},\n" for v in value)
+    return f"    {json.dumps(key)}: [\n{items}    ],\n"
+
+
 def render(schema: dict) -> str:
-    rows = "".join(
-        f"    {json.dumps(key)}: {_python(value)},\n"
-        for key, value in defaults(schema).items()
-    )
+    rows = "".join(_row(key, value) for key, value in defaults(schema).items())
     return HEADER + "DEFAULTS: dict[str, Any] = {\n" + rows + "}\n" + FOOTER
 
 

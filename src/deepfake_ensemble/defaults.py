@@ -74,6 +74,15 @@ DEFAULTS: dict[str, Any] = {
     "train.stage_dir": None,
     "train.cpu_numerics": "portable",
     "train.balance": False,
+    "train.augment.enabled": False,
+    "train.augment.compression.p": 0.5,
+    "train.augment.compression.range": [30, 90],
+    "train.augment.blur.p": 0.2,
+    "train.augment.blur.range": [3, 9],
+    "train.augment.noise.p": 0.2,
+    "train.augment.noise.range": [0.0005, 0.005],
+    "train.augment.resize.p": 0.2,
+    "train.augment.resize.range": [1.5, 3],
     "ensemble.dirichlet_draws": 10000,
     "ensemble.bootstrap": 1000,
     "ensemble.seed": 1,
@@ -87,6 +96,17 @@ DEFAULTS: dict[str, Any] = {
     "evaluation.alpha": 0.05,
     "evaluation.relevant_difference": 0.05,
     "evaluation.target_power": 0.8,
+    "evaluation.robustness.enabled": False,
+    "evaluation.robustness.perturbations": [
+        "h264",
+        "jpeg",
+        "resize",
+        "blur",
+        "noise",
+        "saturation",
+    ],
+    "evaluation.robustness.severities": [1, 2, 3, 4, 5],
+    "evaluation.robustness.seed": 1,
 }
 
 

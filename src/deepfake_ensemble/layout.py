@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .defaults import DEFAULTS
+from .errors import InputError
 
 #: the four single detectors, in the study's order (the model registry in
 #: ``deepfake_ensemble.train.models`` registers exactly these); the members
@@ -141,3 +142,43 @@ def ensemble_files(
         role: str(Path(test_dir if role in ENSEMBLE_TEST_FILES else out_dir) / name)
         for role, name in ENSEMBLE_FILES.items()
     }
+
+
+# -- the robustness stage (evaluation.robustness) -----------------------------
+#: the perturbations of the robustness stage, in table order (their levels:
+#: deepfake_ensemble.preprocess.perturb.LEVELS)
+PERTURBATIONS = ("h264", "jpeg", "resize", "blur", "noise", "saturation", "contrast")
+#: the name of the undegraded test set among the robustness conditions
+CLEAN = "clean"
+
+
+def robustness_condition(perturbation: str, severity: int) -> str:
+    """``<perturbation>-<severity>``: one degraded copy of the test set."""
+    if perturbation not in PERTURBATIONS:
+        raise InputError(
+            f"perturbation {perturbation!r} is not one of {', '.join(PERTURBATIONS)}"
+        )
+    if int(severity) not in range(1, 6):
+        raise InputError(f"{perturbation}: severity {severity!r} is not one of 1-5")
+    return f"{perturbation}-{int(severity)}"
+
+
+def parse_condition(name: str) -> tuple[str, int]:
+    """``(perturbation, severity)`` of a condition name (``clean``: 0)."""
+    if name == CLEAN:
+        return CLEAN, 0
+    p, _, s = str(name).rpartition("-")
+    if not p or not s.isdigit():
+        raise InputError(f"robustness condition {name!r} is not <perturbation>-<1..5>")
+    robustness_condition(p, int(s))
+    return p, int(s)
+
+
+def robustness_conditions(cfg: dict) -> list[str]:
+    """The conditions of ``evaluation.robustness`` (every perturbation at
+    every severity), in config order."""
+    return [
+        robustness_condition(p, s)
+        for p in cfg["perturbations"]
+        for s in cfg["severities"]
+    ]

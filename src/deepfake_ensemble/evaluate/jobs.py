@@ -18,6 +18,7 @@ import pandas as pd
 from ..io import read_json, write_csv, write_json, write_text
 from ..predictions import read_predictions
 from ..pretrained import START_COLUMNS, start_markdown, start_table_rows
+from ..protocols import POOLED
 from . import cross_dataset as c
 from . import summary as s
 from .cues import cue_markdown, cue_table, read_cues
@@ -429,3 +430,86 @@ def cross_dataset(
     )
     write_text(text, outputs["md"])
     log.info("cross-dataset summary:\n%s", text)
+
+
+def robustness(
+    val_csvs: Mapping[str, PathLike],
+    test_csvs: Mapping[str, Mapping[str, PathLike]],
+    fits: Mapping[str, Mapping[str, PathLike]],
+    datasets: Sequence[str],
+    val_split: PathLike,
+    test_split: PathLike,
+    outputs: Mapping[str, PathLike],
+    cfg: Mapping[str, Any] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+) -> None:
+    """The robustness table, the drop per name, the ensemble-vs-best-member
+    test, the markdown and the figure (:mod:`.robustness`).
+
+    ``val_csvs``: model -> its validation predictions; ``test_csvs``:
+    condition (``clean`` first) -> model -> its predictions on that copy of
+    the test set; ``fits``: ensemble -> its fit's ``members, weights,
+    val_frames, val_videos`` (applied as fitted to every condition);
+    ``outputs``: ``csv, drop, tests, md, figure``."""
+    from ..layout import CLEAN
+    from . import robustness as r
+
+    conditions = list(test_csvs)
+    scores: dict[tuple[str, str], dict] = {}
+    member_preds = {
+        c: {m: read_predictions(p) for m, p in csvs.items()}
+        for c, csvs in test_csvs.items()
+    }
+    for m, path in val_csvs.items():
+        scores[(POOLED, m)] = {
+            "kind": "single",
+            "members": [m],
+            "val": read_predictions(path),
+            "test": {c: member_preds[c][m] for c in conditions},
+        }
+    members: dict[str, list[str]] = {}
+    for e, files in fits.items():
+        fit = read_ensemble_fit(
+            files["members"], files["weights"], files["val_frames"], files["val_videos"]
+        )
+        members[e] = list(fit["members"])
+        scores[(POOLED, e)] = {
+            "kind": "ensemble",
+            "members": members[e],
+            "val": fit["val_frames"],
+            "test": {
+                c: apply_ensemble(fit, member_preds[c])["test_frames"]
+                for c in conditions
+            },
+        }
+    sets = {c: list(datasets) for c in conditions}
+    matrix, tables, val_metrics = c.build_matrix(
+        "robustness",
+        {POOLED: list(datasets)},
+        sets,
+        scores,
+        read_split_videos(val_split),
+        read_split_videos(test_split),
+        cfg,
+        evaluation,
+    )
+    table = r.robustness_table(matrix)
+    drops = r.drop_summary(table)
+    chosen = r.choose_ensemble(members, {n: m for (_, n), m in val_metrics.items()})
+    degraded = [x for x in conditions if x != CLEAN]
+    if chosen is None:
+        tests = pd.DataFrame(columns=r.TEST_COLUMNS)
+    else:
+        tests = r.drop_comparisons(
+            {(s, n): t for (_, s, n), t in tables.items()},
+            *chosen,
+            degraded,
+            evaluation,
+        )
+    write_csv(table, outputs["csv"])
+    write_csv(drops, outputs["drop"])
+    write_csv(tests, outputs["tests"])
+    r.plot_robustness(table, outputs["figure"], chosen or ())
+    text = r.robustness_markdown(table, drops, tests, str(outputs["figure"]))
+    write_text(text, outputs["md"])
+    log.info("robustness:\n%s", text)

@@ -264,15 +264,35 @@ def grouped_test(
     moved the difference alike, which says nothing about its uncertainty
     (tiny test sets of two or three groups do this).
     """
-    jk = grouped_auc_jackknife(labels, np.vstack([scores_a, scores_b]), groups)
-    auc_a, auc_b = (float(a) for a in jk["aucs"])
-    diff = auc_a - auc_b
+    c = grouped_contrast_test(
+        labels, np.vstack([scores_a, scores_b]), [1.0, -1.0], groups, alpha
+    )
+    auc_a, auc_b = c.pop("aucs")
+    return {"auc_a": auc_a, "auc_b": auc_b, **c}
+
+
+def grouped_contrast_test(
+    labels, score_rows, weights, groups, alpha: float = DEFAULTS["evaluation.alpha"]
+) -> dict:
+    """The test of :func:`grouped_test` for any linear contrast of AUCs on
+    the same examples: ``diff = sum_r weights[r] * AUC(score_rows[r])``,
+    its variance the delete-a-group jackknife of the same contrast.
+    ``(1, -1)`` is :func:`grouped_test`; ``(-1, 1, 1, -1)`` over an
+    ensemble's and a member's clean and degraded scores tests whether the
+    ensemble's AUC drop is smaller than the member's (the robustness stage).
+    Returns ``aucs`` (one a row) and the keys of :func:`grouped_test` but
+    ``auc_a, auc_b``."""
+    w = np.asarray(weights, dtype=float)
+    jk = grouped_auc_jackknife(labels, score_rows, groups)
+    if w.size != jk["aucs"].size:
+        raise InputError(f"{w.size} contrast weights for {jk['aucs'].size} AUCs")
+    aucs = [float(a) for a in jk["aucs"]]
+    diff = float(w @ jk["aucs"])
     k = jk["n_groups"]
     shares = group_shares(labels, groups)
     df = grouped_df(shares)
     out = {
-        "auc_a": auc_a,
-        "auc_b": auc_b,
+        "aucs": aucs,
         "diff": diff,
         "se": None,
         "t": None,
@@ -283,7 +303,7 @@ def grouped_test(
         "n_groups": k,
         "n_effective": effective_groups(shares),
     }
-    d_loo = jk["loo"][0] - jk["loo"][1]
+    d_loo = w @ jk["loo"]
     if k < 2 or not np.isfinite(d_loo).all():
         return out
     var = float((k - 1) / k * ((d_loo - d_loo.mean()) ** 2).sum())

@@ -81,3 +81,21 @@ def preprocess_report(
         outputs["contact_sheet"],
         seed=seed,
     )
+
+
+def degrade_test(
+    split_csv: PathLike,
+    out_csv: PathLike,
+    video_dir: PathLike,
+    condition: str,
+    seed: int,
+) -> None:
+    """One degraded copy of the test videos (``condition``:
+    ``<perturbation>-<severity>``) and its split list."""
+    from ..layout import parse_condition
+    from .degrade import degrade_split
+
+    perturbation, severity = parse_condition(condition)
+    out = degrade_split(split_csv, out_csv, video_dir, perturbation, severity, seed)
+    n_ok = sum(Path(p).is_file() for p in out["path"])
+    log.info("%s: %d of %d test videos degraded", condition, n_ok, len(out))

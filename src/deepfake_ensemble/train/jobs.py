@@ -100,6 +100,12 @@ def train(
     train_ds = training_dataset(
         model, _local(train_shards, train_config), model_config, seed=seed
     )
+    augment = train_config.get("augment") or {}
+    if augment.get("enabled"):
+        from .augment import AugmentedItems
+
+        train_ds = AugmentedItems(train_ds, augment, seed)
+        log.info("%s: training items augmented (train.augment)", model)
     log.info(
         "%s: %d training items (fakes: %s)",
         model,
