@@ -152,6 +152,10 @@ def train_rules(run: Path, out: Path, cfg: dict) -> None:
         out_csv=out / f"predictions/{model}/test.csv",
         train_config=cfg["train"],
     )
+    train.synthesis_sheet(
+        shards=shards["train"], out_png=out / "synthesis_sheet.png", n=2, seed=1
+    )
+    assert (out / "synthesis_sheet.png").read_bytes()[:4] == b"\x89PNG"
     score_train_rules(run, out, cfg)
 
 
@@ -354,6 +358,7 @@ RULES = {
             "predict",
             "bundle",
             "score_predict",
+            "synthesis_sheet",
         },
         train_rules,
     ),

@@ -254,7 +254,7 @@ def test_runtime_grows_with_each_attempt():
         profile = ProfileConfigFileParser().parse(handle)
     assert profile["retries"] == "2"
     resources = parse_set_resources(profile["set-resources"])
-    assert "runtime" not in resources["train"]
+    assert "train" not in resources  # everything from the rule
     assert "runtime" not in resources["predict"]
     for rule, per_attempt in {"preprocess_batch": 120, "score_predict": 120}.items():
         runtime = resources[rule]["runtime"]
@@ -298,7 +298,8 @@ def test_test_overlay_sets_the_same_resources_as_the_profile():
     rules and resources (only the sizes differ), plus `mem_mb` and the
     runtime of train and predict, which the profile leaves to the rules
     (each member's) and the 2-CPU test node must shrink, and train's
-    `cpus_per_task` (from the rule too: 8 per GPU)."""
+    `cpus_per_task` (from the rule too: 8 per GPU): the profile leaves train
+    to its rule altogether."""
     parsed = {}
     for path in (SLURM_PROFILE, OVERLAY):
         with open(path / "config.yaml") as handle:
@@ -310,6 +311,7 @@ def test_test_overlay_sets_the_same_resources_as_the_profile():
             - ({"runtime"} if rule in ("train", "predict") else set())
             for rule, res in parse_set_resources(profile["set-resources"]).items()
         }
+    assert parsed[OVERLAY].pop("train") == set()
     assert parsed[OVERLAY] == parsed[SLURM_PROFILE]
 
 
