@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from _markdown import write_table
-from synthesis import items_per_s, write_faces
+from synthesis import items_per_s, speed_rows
 
 
 def measure(shard: Path, n: int, repeats: int) -> dict[str, float]:
@@ -81,18 +79,7 @@ def main() -> None:
         "| face size | reading | images/s | × plain reads |",
         "|---:|---|---:|---:|",
     ]
-    tmp = Path(tempfile.mkdtemp(prefix="augment-bench-"))
-    try:
-        for size in args.sizes:
-            shard = tmp / f"faces-{size}.h5"
-            write_faces(shard, args.n, size)
-            rates = measure(shard, args.n, args.repeats)
-            base = rates["plain reads (FrameDataset)"]
-            for name, rate in rates.items():
-                print(f"  {size:4d}px  {name:32s} {rate:9.0f}/s  {rate / base:6.3f}x")
-                md.append(f"| {size} | {name} | {rate:.0f} | {rate / base:.3f}× |")
-    finally:
-        shutil.rmtree(tmp)
+    md += speed_rows(args.sizes, args.n, args.repeats, measure)
     if args.write:
         write_table(args.write, "augment-speed", __file__, md)
 

@@ -95,6 +95,30 @@ def items_per_s(get: Callable[[int], object], order: Sequence[int], repeats: int
     return best
 
 
+def speed_rows(
+    sizes: Sequence[int],
+    n: int,
+    repeats: int,
+    measure: Callable[[Path, int, int], dict[str, float]],
+) -> list[str]:
+    """Table rows (size, reading, rate, ratio to plain reads) of ``measure``
+    on a raw shard of ``n`` random faces per size, each printed too."""
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="faces-bench-"))
+    try:
+        for size in sizes:
+            shard = tmp / f"faces-{size}.h5"
+            write_faces(shard, n, size)
+            rates = measure(shard, n, repeats)
+            base = rates["plain reads (FrameDataset)"]
+            for name, rate in rates.items():
+                print(f"  {size:4d}px  {name:44s} {rate:9.0f}/s  {rate / base:6.3f}x")
+                rows.append(f"| {size} | {name} | {rate:.0f} | {rate / base:.3f}× |")
+    finally:
+        shutil.rmtree(tmp)
+    return rows
+
+
 def measure(shard: Path, n: int, repeats: int) -> dict[str, float]:
     """Items per second of each reading, by name."""
     from deepfake_ensemble.train.datasets import FrameDataset
@@ -148,18 +172,7 @@ def main() -> None:
         "| face size | items | items/s | × plain reads |",
         "|---:|---|---:|---:|",
     ]
-    tmp = Path(tempfile.mkdtemp(prefix="synthesis-bench-"))
-    try:
-        for size in args.sizes:
-            shard = tmp / f"faces-{size}.h5"
-            write_faces(shard, args.n, size)
-            rates = measure(shard, args.n, args.repeats)
-            base = rates["plain reads (FrameDataset)"]
-            for name, rate in rates.items():
-                print(f"  {size:4d}px  {name:44s} {rate:9.0f}/s  {rate / base:6.3f}x")
-                md.append(f"| {size} | {name} | {rate:.0f} | {rate / base:.3f}× |")
-    finally:
-        shutil.rmtree(tmp)
+    md += speed_rows(args.sizes, args.n, args.repeats, measure)
     if args.write:
         write_table(args.write, "synthesis-speed", __file__, md)
 
