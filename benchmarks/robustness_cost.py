@@ -1,8 +1,9 @@
 """What the robustness stage costs: its jobs run over a finished workflow
 run, timed.
 
-Copies ``--run`` (a finished run's working folder, e.g. the CI config's),
-then runs the workflow there with the robustness stage on for
+Copies ``--run`` (a finished run's working folder, e.g. the CI config's;
+``--in-place``: runs in it, as ``make demo-robust`` does in the demo's), then
+runs the workflow there with the robustness stage on for
 ``--perturbations`` at ``--severities`` (the run's own configs, plus that
 overlay) on ``--cores``, and reports the wall time, the CPU seconds of each
 rule (Snakemake's benchmark files), and the cost per test video and
@@ -81,6 +82,11 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--estimate", type=Path, nargs="+")
     ap.add_argument("--write", type=Path)
+    ap.add_argument(
+        "--in-place",
+        action="store_true",
+        help="run in --run itself (its robustness outputs stay), not in a copy",
+    )
     args = ap.parse_args()
     robust = {
         "enabled": True,
@@ -90,8 +96,9 @@ def main() -> None:
     conditions = robustness_conditions(robust)
     tmp = Path(tempfile.mkdtemp(prefix="robustness-cost-"))
     try:
-        work = tmp / "run"
-        shutil.copytree(args.run, work, symlinks=True)
+        work = args.run.resolve() if args.in_place else tmp / "run"
+        if not args.in_place:
+            shutil.copytree(args.run, work, symlinks=True)
         shutil.rmtree(work / "results" / "robustness", ignore_errors=True)
         overlay = tmp / "robust.yaml"
         overlay.write_text(yaml.safe_dump({"evaluation": {"robustness": robust}}))
@@ -108,7 +115,8 @@ def main() -> None:
                 f"the workflow failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
         wall = time.perf_counter() - t0
-        n_videos = len(pd.read_csv(work / "results" / "splits" / "test.csv"))
+        test = pd.read_csv(work / "results" / "splits" / "test.csv", dtype=str)
+        n_videos = len(test)
         seconds = rule_seconds(work / "results" / "benchmarks")
         answer = the_answer(work / "results" / "robustness.md")
         drops = pd.read_csv(work / "results" / "robustness_drop.csv")
@@ -119,8 +127,8 @@ def main() -> None:
         f"`{p.relative_to(ROOT) if p.is_absolute() else p}`" for p in args.configfile
     )
     md = [
-        f"The stage over a finished run of {configs} (**CI-sized**: "
-        f"{n_videos} test videos), {len(conditions)} conditions "
+        f"The stage over a finished run of {configs} ({n_videos} test videos), "
+        f"{len(conditions)} conditions "
         f"({', '.join(conditions)}), {args.cores} cores: **{wall:.0f} s** wall, "
         f"{per:.2f} s per test video and condition.",
         "",
@@ -130,8 +138,8 @@ def main() -> None:
     ]
     md += [
         "",
-        "What that run answers (`results/robustness.md`; CI-sized models, barely "
-        "trained, on a handful of test groups: the machinery, not a finding):",
+        "What that run answers (`results/robustness.md`; the models as trained "
+        "there, on that run's test groups):",
         "",
         f"> {answer}",
         "",
@@ -163,11 +171,11 @@ def main() -> None:
         md += [
             "",
             f"Scaled to {names} (about {videos} test videos × {n_cond} "
-            f"conditions, {args.cores} cores), a rough range from this CI-sized "
+            f"conditions, {args.cores} cores), a rough range from this "
             f"run: **{lower * ratio / 60:.0f}–{upper * ratio / 60:.0f} min** "
             "(low: only the jobs that handle each video grow with the number "
-            "of videos; high: every second does; the demo's videos are also "
-            "longer and larger than the CI's).",
+            "of videos; high: every second does; videos of another length and "
+            "size also cost more or less).",
         ]
         print(md[-1])
     if args.write:
