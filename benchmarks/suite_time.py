@@ -44,10 +44,22 @@ PLUGIN = """
 import json, os, time
 
 _out = None
+_record = True
+
+
+def pytest_configure(config):
+    # pytest-xdist's controller sees every worker's tests too: only the
+    # workers (or a run without workers) record
+    global _record
+    _record = hasattr(config, "workerinput") or not config.getoption(
+        "numprocesses", None
+    )
 
 
 def _write(kind, nodeid):
     global _out
+    if not _record:
+        return
     if _out is None:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         path = os.path.join(os.environ["SUITE_TIMELINE_DIR"], worker + ".jsonl")
