@@ -257,7 +257,12 @@ def plot_robustness(
     cols = min(3, max(len(perts), 1))
     rows = math.ceil(max(len(perts), 1) / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharey=True
+        rows,
+        cols,
+        figsize=(4.2 * cols, 3.4 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
     clean = table[table["condition"] == CLEAN].set_index("name")["video_auc"]
     for ax, pert in zip(axes.flat, perts, strict=False):
@@ -285,7 +290,7 @@ def plot_robustness(
     for ax in axes[:, 0]:
         ax.set_ylabel("video AUC")
     axes.flat[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("Video AUC under degradation (thin grey: the other ensembles)", y=1.02)
+    fig.suptitle("Video AUC under degradation (thin grey: the other ensembles)")
     save_figure(fig, out_png)
 
 
