@@ -115,8 +115,7 @@ def main() -> None:
                 f"the workflow failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
         wall = time.perf_counter() - t0
-        test = pd.read_csv(work / "results" / "splits" / "test.csv", dtype=str)
-        n_videos = len(test)
+        n_videos = len(pd.read_csv(work / "results" / "splits" / "test.csv"))
         seconds = rule_seconds(work / "results" / "benchmarks")
         answer = the_answer(work / "results" / "robustness.md")
         drops = pd.read_csv(work / "results" / "robustness_drop.csv")
