@@ -16,7 +16,11 @@ if str(ROOT / "src") not in sys.path:
 
 
 def commit() -> str:
-    """The checkout's short commit hash ("unknown" outside git)."""
+    """The checkout's short commit hash; in a copy without git's metadata (a
+    checkout carried to a GPU node) the one ``BENCHMARK_COMMIT`` names, else
+    "unknown"."""
+    if not (ROOT / ".git").exists() and os.environ.get("BENCHMARK_COMMIT"):
+        return os.environ["BENCHMARK_COMMIT"]
     try:
         return subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],

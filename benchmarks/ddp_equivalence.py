@@ -114,6 +114,7 @@ def train_steps(members: list[tuple[str, dict]], items: int, outs: list[str]) ->
             params = dict(run.model.named_parameters())
             torch.save(
                 {
+                    "ddp": run.ddp is not None,
                     "parameters": {k: v.detach().clone() for k, v in params.items()},
                     "buffers": {
                         k: v.detach().clone()
@@ -126,18 +127,25 @@ def train_steps(members: list[tuple[str, dict]], items: int, outs: list[str]) ->
 
 
 def parameters_after(
-    members: list[tuple[str, dict]], world: int, steps: int, batch: int, items: int
+    members: list[tuple[str, dict]],
+    world: int,
+    steps: int,
+    batch: int,
+    items: int,
+    group: bool = False,
 ) -> list[dict[str, dict[str, torch.Tensor]]]:
     """Each member's parameters and floating-point buffers (BatchNorm's
     running statistics) after ``steps`` steps of global batch ``batch`` on
-    ``world`` processes (one group of processes trains them all)."""
+    ``world`` processes (one group of processes trains them all; one process
+    joins a group of its own with ``group``, as under torchrun), and whether
+    the model was in DistributedDataParallel (``ddp``)."""
     members = [
         (name, {**cfg, "batch_size": batch, "max_steps_per_epoch": steps, "epochs": 1})
         for name, cfg in members
     ]
     with tempfile.TemporaryDirectory() as tmp:
         outs = [str(Path(tmp) / f"params{i}.pt") for i in range(len(members))]
-        if world == 1:
+        if world == 1 and not group:
             train_steps(members, items, outs)
         else:
             distributed.spawn(train_steps, world, members, items, outs)

@@ -29,9 +29,11 @@ GPU's name on CUDA).
 
 Members declared in a config (``kind: timm`` / ``module``) are measured by
 name with ``--configfile``, built as training builds them (their input size
-with ``--size 0``, their normalisation); ``--write docs/models.md`` then
-fills that file's ``member-throughput`` block (and no rates file: the bill's
-rates are the study's)::
+with ``--size 0``, their normalisation; with ``--shards``, the items their
+``fakes`` setting trains on, synthesis included); ``--write docs/models.md``
+then fills that file's ``member-throughput`` block and, on CUDA,
+``resources/rates/member-throughput-<gpu>.json``, which the bill reads for
+declared members::
 
     .venv/bin/python benchmarks/train_throughput.py --configfile config/modern.yaml \
         --models sbi_b4 --size 128 --batch 4 --steps 3 --write docs/models.md
@@ -131,9 +133,11 @@ def bench(name, args, device, amp):
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     n_items = args.batch * (args.steps + args.warmup)
     if args.shards:
-        from deepfake_ensemble.train.datasets import shard_dataset
+        # the items training reads: fakes synthesised from the real faces
+        # where the member's ``fakes`` asks for them (models.<name>.fakes)
+        from deepfake_ensemble.train.datasets import training_dataset
 
-        ds = shard_dataset(
+        ds = training_dataset(
             name, args.shards, args.members.get(name) or {"seq_len": args.seq_len}
         )
         if len(ds) < n_items:  # repeat the split to fill the steps
@@ -322,6 +326,10 @@ def main(argv=None):
         md.append(row)
     if args.write and any(m in args.members for m in args.models):
         write_table(args.write, "member-throughput", __file__, md)
+        if device.type == "cuda":  # the bill's GPU-hours of declared members
+            write_rates(
+                "member-throughput", __file__, {"models": rates}, kind=kind_slug(name)
+            )
     elif args.write:
         write_table(args.write, "train-throughput", __file__, md)
         write_rates(

@@ -16,7 +16,7 @@ from deepfake_ensemble.errors import InputError
 from deepfake_ensemble.train.distributed import RankBatches, check_split
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ddp_equivalence import compare  # noqa: E402
+from ddp_equivalence import compare, largest_difference, parameters_after  # noqa: E402
 
 #: a member of the user's own (tests/members_fixture.py), small enough for
 #: the processes' start-up to dominate
@@ -77,3 +77,17 @@ def test_two_processes_with_half_batches_train_as_one_with_the_whole_batch():
     assert same["buffers"] is None
     assert apart["parameters"] > 10 * TOLERANCE, apart
     assert apart["buffers"] > 10 * TOLERANCE, apart
+
+
+def test_one_process_in_a_group_trains_in_ddp_as_the_plain_process():
+    """Under torchrun with one process (the launcher's path on one GPU, whose
+    overhead benchmarks/launcher_overhead.py measures), the model is in
+    DistributedDataParallel and trains as the plain process does, BatchNorm
+    included (its one share is the whole batch)."""
+    with_bn = {**TINY, "kwargs": {"width": 4, "batch_norm": True}}
+    args = ([("tiny", with_bn)], 1, 3, 8, 24)
+    (plain,) = parameters_after(*args)
+    (grouped,) = parameters_after(*args, group=True)
+    assert (plain["ddp"], grouped["ddp"]) == (False, True)
+    assert largest_difference(plain["parameters"], grouped["parameters"]) <= TOLERANCE
+    assert largest_difference(plain["buffers"], grouped["buffers"]) <= TOLERANCE

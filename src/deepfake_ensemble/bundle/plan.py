@@ -569,6 +569,9 @@ def make_plan(
 
     # members
     gpu_rates = load_rates("train-throughput", gpu, rates_dir)
+    # members declared in the config: their own file, measured by
+    # benchmarks/train_throughput.py --configfile
+    member_rates = load_rates("member-throughput", gpu, rates_dir)
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
     tsets = train_sets(protocol, names)
@@ -576,7 +579,9 @@ def make_plan(
     by_name = {d.name: d for d in datasets}
     if gpu_rates:
         header.append(f"training rates ({gpu}): {provenance(gpu_rates)}")
-    else:
+    if member_rates and any(_gpu_model_rate(member_rates, m) for m in models):
+        header.append(f"declared members' rates ({gpu}): {provenance(member_rates)}")
+    if not gpu_rates:
         header.append(
             f"training: no rates file for GPU kind {gpu!r} "
             f"({rates_path('train-throughput', gpu, rates_dir)}): no GPU-hours"
@@ -592,7 +597,9 @@ def make_plan(
         for model in models:
             cfg = config["models"][model]
             items = member_items(model, cfg, sets, pre)
-            r = _gpu_model_rate(gpu_rates, model)
+            r = _gpu_model_rate(gpu_rates, model) or _gpu_model_rate(
+                member_rates, model
+            )
             unit = "frames" if model in EYE_SEQUENCE_MODELS else "images"
             train_imgs = items["epochs"] * (
                 items["train_per_epoch"] + items["val_per_epoch"]

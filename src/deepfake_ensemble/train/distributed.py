@@ -58,6 +58,9 @@ class Ranks:
     #: a gloo group for the small messages (validation results), which rank
     #: 0 sends after validating alone; None in a single process
     control: Any = None
+    #: whether the process joined a process group (torchrun started it): its
+    #: model is then in DistributedDataParallel, one process alone included
+    grouped: bool = False
 
     @property
     def main(self) -> bool:
@@ -74,6 +77,7 @@ def ranks() -> Ranks:
         world=dist.get_world_size(),
         local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())),
         control=_CONTROL.get("group"),
+        grouped=True,
     )
 
 

@@ -423,7 +423,7 @@ class TrainingRun:
     val_frames: pd.DataFrame | None = None  # the last validation's frame scores
     #: this process among the job's processes (models.<name>.gpus)
     ranks: distributed.Ranks = field(default_factory=distributed.Ranks)
-    #: the model in DistributedDataParallel, with several processes
+    #: the model in DistributedDataParallel, in a process group (torchrun's)
     ddp: Any = None
 
     @property
@@ -604,7 +604,7 @@ def build_state(run: TrainingRun) -> None:
     model.to(run.device)
     if run.cuda:
         model.to(memory_format=torch.channels_last)
-    if run.ranks.world > 1:
+    if run.ranks.grouped:
         if run.cfg["sync_batchnorm"]:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         # rank 0's buffers (BatchNorm's running statistics) go to every rank
@@ -768,7 +768,7 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
     sampler = epoch_sampler(train_ds, eseed, run.balance)
     flips = torch.Generator().manual_seed(eseed + 1)
     ranks = run.ranks
-    if ranks.world == 1:
+    if not ranks.grouped:
         loader = DataLoader(
             train_ds,
             batch_size=bs,
@@ -807,7 +807,7 @@ def train_epoch(run: TrainingRun, train_ds, epoch: int) -> float:
         if step > n_steps:
             break
         optimizer.zero_grad(set_to_none=True)
-        if ranks.world == 1:
+        if not ranks.grouped:
             loss, n = fitted_step(run, batch, flips, epoch, step)
         else:
             # the flips the single process draws for the other ranks' items
