@@ -114,6 +114,23 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+def merged(configfiles: list[Path]) -> dict:
+    """The configs layered as Snakemake layers them (later files win, key by
+    key), without the schema's check (Snakemake need not be installed)."""
+
+    def merge(base: dict, extra: dict) -> dict:
+        out = dict(base)
+        for key, value in extra.items():
+            both = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merge(out[key], value) if both else value
+        return out
+
+    config: dict = {}
+    for path in configfiles:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
 def cell(stat: tuple[float, float, float], n: int) -> str:
     median, low, high = stat
     return f"{median:.2f}" + (f" ({low:.2f}–{high:.2f})" if n > 1 else "")
@@ -141,9 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.shards is None:
         p.error("--shards is required")
-    from deepfake_ensemble.bundle.plan import load_config
-
-    config = load_config(args.configfile)
+    config = merged(args.configfile)
     model_config = dict(config["models"][args.model])
     for item in args.set:
         key, value = item.split("=", 1)
