@@ -16,10 +16,10 @@ if str(ROOT / "src") not in sys.path:
 
 
 def commit() -> str:
-    """The checkout's short commit hash; in a copy without git's metadata (a
-    checkout carried to a GPU node) the one ``BENCHMARK_COMMIT`` names, else
-    "unknown"."""
-    if not (ROOT / ".git").exists() and os.environ.get("BENCHMARK_COMMIT"):
+    """The checkout's short commit hash ("unknown" outside git), or the one
+    ``BENCHMARK_COMMIT`` names: a copy of the checkout carried to a GPU node
+    may hold other git metadata than the commit its files are."""
+    if os.environ.get("BENCHMARK_COMMIT"):
         return os.environ["BENCHMARK_COMMIT"]
     try:
         return subprocess.run(

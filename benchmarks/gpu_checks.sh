@@ -26,7 +26,7 @@ failed=0
     --workers 7 --shards "$shards/train" --synthetic --write docs/models.md ||
     failed=$((failed + 1))
 "$py" benchmarks/launcher_overhead.py --device cuda --shards "$shards" \
-    --model dsp_fwa --set input_size=224 batch_size=56 epochs=4 \
-    --workers 7 --repeats 3 --write docs/cluster.md ||
+    --model dsp_fwa --set input_size=224 batch_size=56 epochs=3 max_steps_per_epoch=null \
+    --workers 7 --repeats 2 --write docs/cluster.md ||
     failed=$((failed + 1))
 exit "$failed"

@@ -17,8 +17,8 @@ context, torchrun and the process group, reading the shards' index).
 On a GPU node, with shards carried there (``benchmarks/jpeg_shards.py``)::
 
     python benchmarks/launcher_overhead.py --device cuda --shards .gpu/shards \\
-        --model dsp_fwa --set input_size=224 batch_size=56 epochs=4 \\
-        --workers 7 --repeats 2 --write docs/cluster.md
+        --model dsp_fwa --workers 7 --repeats 2 --write docs/cluster.md \\
+        --set input_size=224 batch_size=56 epochs=3 max_steps_per_epoch=null
 
 On the CPU (gloo), a small check that it runs::
 

@@ -95,6 +95,37 @@ def test_a_member_on_several_gpus_keeps_its_gpu_hours_and_shares_its_wall_time(
     assert note and "training on 4 GPUs" in note[0]
 
 
+def test_a_declared_member_is_priced_at_its_own_measured_rate(tmp_path):
+    """config/modern.yaml's sbi_b4 takes its GPU rate from
+    resources/rates/member-throughput-<gpu>.json (benchmarks/
+    train_throughput.py --configfile on that GPU): halve the rate there and
+    its training seconds double; without the file it has none."""
+    import json
+    import shutil
+
+    modern = ROOT / "config" / "modern.yaml"
+    rates = tmp_path / "rates"
+    shutil.copytree(planning.RATES_DIR, rates)
+    measured = planning.load_rates("member-throughput", "h200")
+    assert measured is not None, "no member-throughput-h200.json"
+
+    def sbi(rates_dir):
+        plan = planning.run(
+            args("--configfile", str(STUDY), str(modern), "--rates-dir", str(rates_dir))
+        )
+        return {k: m for k, m in plan.members.items() if k[1] == "sbi_b4"}
+
+    before = sbi(rates)
+    assert before and all(m["train_s"] for m in before.values())
+    doc = json.loads((rates / "member-throughput-h200.json").read_text())
+    doc["rates"]["models"]["sbi_b4"]["per_s"] /= 2
+    (rates / "member-throughput-h200.json").write_text(json.dumps(doc))
+    for key, member in sbi(rates).items():
+        assert member["train_s"] == pytest.approx(2 * before[key]["train_s"])
+    (rates / "member-throughput-h200.json").unlink()
+    assert all(m["train_s"] is None for m in sbi(rates).values())
+
+
 def test_unmeasured_gpu_kind_is_said_not_guessed():
     plan = planning.run(args("--configfile", str(STUDY), "--gpu", "a100"))
     rows = [r for r in plan.rows if r.section == "training"]
