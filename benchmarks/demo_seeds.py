@@ -52,15 +52,27 @@ STUDY_ENSEMBLES = (
 )
 
 
-def run_seed(source: Path, work: Path, seed: int, cores: str) -> Path:
-    """The summary of the demo retrained with ``seed`` (run in ``work``)."""
-    summary = work / "results" / "summary.csv"
+def run_seed(
+    source: Path,
+    work: Path,
+    seed: int,
+    cores: str,
+    configfiles: tuple[Path, ...] = (),
+    target: str = "results/summary.csv",
+    shared: tuple[str, ...] = SHARED,
+) -> Path:
+    """``target`` of the demo (``make demo``'s, or the run of
+    ``configfiles``) retrained with ``seed`` in ``work``, the ``shared``
+    folders of the finished run's ``source`` (its results folder)
+    hard-linked in."""
+    summary = work / target
     if summary.is_file():
         return summary
-    for name in SHARED:
+    for name in shared:
         dst = work / "results" / name
         if not dst.exists():
             shutil.copytree(source / name, dst, copy_function=os.link)
+    configs = ["--configfile", *map(str, configfiles)] if configfiles else []
     cmd = [
         sys.executable,
         "-m",
@@ -76,10 +88,11 @@ def run_seed(source: Path, work: Path, seed: int, cores: str) -> Path:
         "predict=1",
         "--cores",
         cores,
+        *configs,
         "--config",
         f"seed={seed}",
         "--",
-        "results/summary.csv",
+        target,
     ]
     print(f"seed {seed}: {' '.join(cmd[3:])}", flush=True)
     subprocess.run(cmd, check=True, cwd=work)
