@@ -12,7 +12,7 @@ from conftest import ROOT
 from deepfake_ensemble.evaluate.cross_dataset import ensemble_vs_members
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from cross_seeds import report  # noqa: E402
+from cross_seeds import answer, report  # noqa: E402
 
 
 def run(cross: dict[str, float], better: str, seed_gap: float) -> dict:
@@ -63,12 +63,16 @@ def run(cross: dict[str, float], better: str, seed_gap: float) -> dict:
     return {"drop": drop, "versus": ensemble_vs_members(members, drop)}
 
 
-def test_spread_counts_the_seeds_and_the_cells():
-    runs = {
+def three_seeds() -> dict:
+    return {
         1: run({"xception": 0.7, "sbi": 0.8, "capsule": 0.5}, "allm_soft", 0.01),
         2: run({"xception": 0.75, "sbi": 0.6, "capsule": 0.5}, "none", -0.02),
         3: run({"xception": 0.6, "sbi": 0.9, "capsule": 0.5}, "allm_soft", 0.03),
     }
+
+
+def test_spread_counts_the_seeds_and_the_cells():
+    runs = three_seeds()
     text = "\n".join(report(runs, "sbi"))
     # sbi is the highest single detector in seeds 1 and 3
     assert "| sbi | 0.800 | 0.600 | 0.800 | 0.900 | 2 of 3 |" in text
@@ -86,3 +90,14 @@ def test_spread_counts_the_seeds_and_the_cells():
     assert rows["allm_soft"][-3:] == ["2", "0", "2 |"]
     assert rows["all_soft"][1] == "study's four"
     assert rows["all_soft"][-3:] == ["0", "0", "1 |"]
+
+
+def test_answer_sums_the_tested_cells_of_both_kinds_of_ensemble():
+    first, tests = answer(three_seeds(), "sbi")
+    assert "single detectors in 2 of 3" in first
+    assert "median +0.100 (from -0.150 to +0.300)" in first
+    assert (
+        "over the study's four: better than their best member in 0, worse in 0 of 6"
+        in tests
+    )
+    assert "over all five: better than their best member in 2, worse in 0 of 6" in tests
