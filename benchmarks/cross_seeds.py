@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument(
-        "--run", type=Path, default=ROOT / "results" / "demo-cross", help="its folder"
+        "--run", type=Path, default=ROOT / "results/demo-cross", help="its folder"
     )
     ap.add_argument("--configfile", type=Path, nargs="+", default=list(CONFIGS))
     ap.add_argument("--member", default="sbi", help="the self-blended member")
