@@ -225,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print("\n".join(lines))
     if args.write:
+        if args.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.init()  # the block's machine line names the GPU
         write_table(args.write, "launcher-overhead", __file__, lines)
 
 
