@@ -37,14 +37,13 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _markdown import commit, write_block  # noqa: E402
-from demo_seeds import provenance, run_seed  # noqa: E402
+from demo_seeds import config_seed, provenance, run_seed  # noqa: E402
 
 from deepfake_ensemble.evaluate.cross_dataset import (  # noqa: E402
     choose_best_ensemble,
@@ -58,13 +57,6 @@ SHARED = ("demo", "demo_b", "manifest", "splits", "faces", "preprocess", "shards
 TARGETS = ("cross_dataset_drop.csv", "cross_dataset_members.csv")
 
 
-def config_seed(configfiles) -> int:
-    seed = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["seed"]
-    for path in configfiles:
-        seed = (yaml.safe_load(Path(path).read_text()) or {}).get("seed", seed)
-    return int(seed)
-
-
 def seed_tables(results: Path) -> dict[str, pd.DataFrame]:
     """One run's drop table (per detector and ensemble) and every ensemble
     against its best member."""
@@ -73,26 +65,37 @@ def seed_tables(results: Path) -> dict[str, pd.DataFrame]:
     return {"drop": drop, "versus": ensemble_vs_members(members, drop)}
 
 
-def stats(values: list[float]) -> str:
+def stats(values: list[float], fmt: str = ".3f") -> str:
+    """The first seed's value, then the smallest, median and largest."""
     s = pd.Series(values, dtype=float)
-    return f"{s.iloc[0]:.3f} | {s.min():.3f} | {s.median():.3f} | {s.max():.3f}"
+    return " | ".join(f"{v:{fmt}}" for v in (s.iloc[0], s.min(), s.median(), s.max()))
 
 
 def signed(values: list[float]) -> str:
-    s = pd.Series(values, dtype=float)
-    return f"{s.iloc[0]:+.3f} | {s.min():+.3f} | {s.median():+.3f} | {s.max():+.3f}"
+    return stats(values, "+.3f")
+
+
+def singles_cross(runs: dict[int, dict[str, pd.DataFrame]]) -> dict[int, pd.Series]:
+    """Seed -> each single detector's mean cross-domain video AUC."""
+    out = {}
+    for s, tables in runs.items():
+        drop = tables["drop"]
+        singles = drop[drop["kind"] == "single"].set_index("name")
+        out[s] = singles["cross_domain_auc"].astype(float)
+    return out
+
+
+def gaps_to_best_other(cross: dict[int, pd.Series], member: str) -> list[float]:
+    """Per seed: ``member``'s cross-domain AUC minus the best other single's."""
+    return [float(c[member] - c.drop(member).max()) for _, c in sorted(cross.items())]
 
 
 def report(runs: dict[int, dict[str, pd.DataFrame]], member: str) -> list[str]:
     seeds = sorted(runs)
     n = len(seeds)
-    first = runs[seeds[0]]["drop"]
-    singles = list(first.loc[first["kind"] == "single", "name"])
-    cross = {
-        s: runs[s]["drop"].set_index("name")["cross_domain_auc"].astype(float)
-        for s in seeds
-    }
-    top = Counter(cross[s][singles].idxmax() for s in seeds)
+    cross = singles_cross(runs)
+    singles = list(cross[seeds[0]].index)
+    top = Counter(cross[s].idxmax() for s in seeds)
     lines = [
         f"Over {n} training seeds ({', '.join(map(str, seeds))}), the two "
         "datasets, the split and the shards fixed. Mean cross-domain video AUC "
@@ -108,8 +111,7 @@ def report(runs: dict[int, dict[str, pd.DataFrame]], member: str) -> list[str]:
             f"| {name} | {stats([cross[s][name] for s in seeds])} "
             f"| {top.get(name, 0)} of {n} |"
         )
-    others = [m for m in singles if m != member]
-    gaps = [cross[s][member] - cross[s][others].max() for s in seeds]
+    gaps = gaps_to_best_other(cross, member)
     lines += [
         "",
         f"`{member}` minus the best supervised member's mean cross-domain AUC "
@@ -146,13 +148,9 @@ def answer(runs: dict[int, dict[str, pd.DataFrame]], member: str) -> list[str]:
     ensembles over the study's four and over all five."""
     seeds = sorted(runs)
     n = len(seeds)
-    firsts, gaps = 0, []
-    for s in seeds:
-        drop = runs[s]["drop"]
-        cross = drop[drop["kind"] == "single"].set_index("name")["cross_domain_auc"]
-        firsts += int(cross.astype(float).idxmax() == member)
-        gaps.append(float(cross[member] - cross.drop(member).max()))
-    gap = pd.Series(gaps)
+    cross = singles_cross(runs)
+    firsts = sum(int(cross[s].idxmax() == member) for s in seeds)
+    gap = pd.Series(gaps_to_best_other(cross, member))
     parts = []
     for label, members in (("the study's four", False), ("all five", True)):
         cells = pd.concat(
@@ -197,7 +195,7 @@ def main(argv=None) -> int:
                 f"error: {source / name} not found: run "
                 "`make demo-cross CROSS_EXTRA=config/demo_cross_sbi.yaml`"
             )
-    own = config_seed(args.configfile)
+    own = config_seed(tuple(args.configfile))
     runs = {}
     for seed in args.seeds:
         if seed == own:

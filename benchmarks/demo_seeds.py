@@ -99,12 +99,12 @@ def run_seed(
     return summary
 
 
-def config_seed() -> int:
-    """The training seed of ``make demo`` (config/config.yaml)."""
-    import yaml
+def config_seed(configfiles: tuple[Path, ...] = ()) -> int:
+    """The training seed of ``make demo`` (config/config.yaml), or of the run
+    of ``configfiles`` layered on it."""
+    from deepfake_ensemble.bundle.plan import layered_config
 
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    return int(cfg["seed"])
+    return int(layered_config(configfiles)["seed"])
 
 
 def study_rows(summary: pd.DataFrame) -> pd.Series:

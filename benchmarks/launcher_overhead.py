@@ -46,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _markdown import write_table  # noqa: E402
 
+from deepfake_ensemble.bundle.plan import layered_config  # noqa: E402
+
 PATHS = ("plain", "launcher")
 LABELS = {"plain": "plain (`gpus: 1`)", "launcher": "torchrun + DDP, 1 process"}
 
@@ -114,23 +116,6 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
-def merged(configfiles: list[Path]) -> dict:
-    """The configs layered as Snakemake layers them (later files win, key by
-    key), without the schema's check (Snakemake need not be installed)."""
-
-    def merge(base: dict, extra: dict) -> dict:
-        out = dict(base)
-        for key, value in extra.items():
-            both = isinstance(value, dict) and isinstance(out.get(key), dict)
-            out[key] = merge(out[key], value) if both else value
-        return out
-
-    config: dict = {}
-    for path in configfiles:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    return config
-
-
 def cell(stat: tuple[float, float, float], n: int) -> str:
     median, low, high = stat
     return f"{median:.2f}" + (f" ({low:.2f}–{high:.2f})" if n > 1 else "")
@@ -142,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default="dsp_fwa")
     p.add_argument("--shards", type=Path, help="folder with train/ and val/ shards")
     p.add_argument(
-        "--configfile", type=Path, nargs="+", default=[ROOT / "config" / "config.yaml"]
+        "--configfile",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="configs layered on config/config.yaml",
     )
     p.add_argument(
         "--set", nargs="*", default=[], help="KEY=VALUE of the model's block (YAML)"
@@ -158,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.shards is None:
         p.error("--shards is required")
-    config = merged(args.configfile)
+    config = layered_config(args.configfile)
     model_config = dict(config["models"][args.model])
     for item in args.set:
         key, value = item.split("=", 1)

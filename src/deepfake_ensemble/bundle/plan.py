@@ -136,17 +136,25 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return base
 
 
-def load_config(configfiles: Sequence[str | os.PathLike] = ()) -> dict:
-    """config/config.yaml with ``configfiles`` merged on top, validated
-    against the schema (defaults filled in), as the workflow reads it."""
+def layered_config(configfiles: Sequence[str | os.PathLike] = ()) -> dict:
+    """config/config.yaml with ``configfiles`` merged on top, as Snakemake
+    layers them, not validated (where Snakemake is not installed)."""
     import yaml
-    from snakemake.utils import validate
-
-    from ..config import check_config
 
     config: dict = yaml.safe_load(BASE_CONFIG.read_text())
     for path in configfiles:
         _merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
+def load_config(configfiles: Sequence[str | os.PathLike] = ()) -> dict:
+    """:func:`layered_config`, validated against the schema (defaults filled
+    in), as the workflow reads it."""
+    from snakemake.utils import validate
+
+    from ..config import check_config
+
+    config = layered_config(configfiles)
     validate(config, schema=str(SCHEMA))
     check_config(config)
     return config
