@@ -41,7 +41,7 @@ from _markdown import ROOT, write_table
 
 #: the pytest plugin each worker loads: one line per test start and end
 PLUGIN = """
-import json, os, time
+import json, os, resource, time
 
 _out = None
 _record = True
@@ -64,7 +64,11 @@ def _write(kind, nodeid):
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         path = os.path.join(os.environ["SUITE_TIMELINE_DIR"], worker + ".jsonl")
         _out = open(path, "a", buffering=1)
-    _out.write(json.dumps([kind, time.time(), nodeid]) + "\\n")
+    # the worker's CPU seconds and those of the programs it started and
+    # waited for (workflow runs): SLURM jobs, which slurmd starts, are not in
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    cpu = sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, who))
+    _out.write(json.dumps([kind, time.time(), nodeid, cpu]) + "\\n")
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -86,9 +90,13 @@ def busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def module_spans(folder: Path) -> dict[str, list[tuple[str, float, float]]]:
-    """worker -> [(module, first start, last end)] in order, seconds from
-    the first test of the run."""
+def module_spans(
+    folder: Path,
+) -> dict[str, list[tuple[str, float, float, float]]]:
+    """worker -> [(module, first start, last end, CPU seconds)] in order,
+    times in seconds from the first test of the run; the CPU seconds are the
+    worker's and those of the programs it ran, from the module's first test
+    to its last."""
     events = {}
     for path in sorted(folder.glob("*.jsonl")):
         events[path.stem] = [json.loads(line) for line in path.read_text().splitlines()]
@@ -96,11 +104,12 @@ def module_spans(folder: Path) -> dict[str, list[tuple[str, float, float]]]:
     spans = {}
     for worker, evs in events.items():
         rows: list[list] = []
-        for _, t, nodeid in evs:
+        for _, t, nodeid, cpu in evs:
             module = nodeid.split("::")[0].removeprefix("tests/")
             if not rows or rows[-1][0] != module:
-                rows.append([module, t - t0, t - t0])
-            rows[-1][2] = t - t0
+                rows.append([module, t - t0, t - t0, cpu, cpu])
+            rows[-1][2], rows[-1][4] = t - t0, cpu
+        rows = [(m, a, b, end - start) for m, a, b, start, end in rows]
         spans[worker] = [tuple(r) for r in rows]
     return spans
 
@@ -175,13 +184,25 @@ def main() -> None:
         "|---:|---|---|",
         *[f"| {float(s):.0f} | {w} | `{t}` |" for s, w, t in slow[:10]],
         "",
+        "The twelve modules that used the most CPU (their worker's and the "
+        "programs it ran and waited for; SLURM jobs are outside):",
+        "",
+        "| CPU s | wall s | module |",
+        "|---:|---:|---|",
+        *[
+            f"| {cpu:.0f} | {b - a:.0f} | `{m}` |"
+            for m, a, b, cpu in sorted(
+                (r for rows in spans.values() for r in rows), key=lambda r: -r[3]
+            )[:12]
+        ],
+        "",
         "Each worker's test modules (those over 30 s), seconds from the first test:",
         "",
         "| worker | modules |",
         "|---|---|",
         *[
             f"| {w} | "
-            + ", ".join(f"{m} {a:.0f}–{b:.0f}" for m, a, b in rows if b - a > 30)
+            + ", ".join(f"{m} {a:.0f}–{b:.0f}" for m, a, b, _ in rows if b - a > 30)
             + " |"
             for w, rows in sorted(spans.items())
         ],

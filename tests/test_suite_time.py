@@ -19,8 +19,16 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     (tmp_path / "suite_timeline.py").write_text(suite_time.PLUGIN)
     tests = tmp_path / "tests"
     tests.mkdir()
+    # test_a waits 0.2 s and has a program it starts burn 0.3 s of CPU
+    burn = (
+        "import time; t = time.process_time()\\n"
+        "while time.process_time() - t < 0.3: pass"
+    )
     (tests / "test_one.py").write_text(
-        "import time\n\ndef test_a():\n    time.sleep(0.2)\n\ndef test_b():\n    pass\n"
+        "import subprocess, sys, time\n\n"
+        "def test_a():\n    time.sleep(0.2)\n"
+        f"    subprocess.run([sys.executable, '-c', '{burn}'], check=True)\n\n"
+        "def test_b():\n    pass\n"
     )
     (tests / "test_two.py").write_text("def test_c():\n    pass\n")
     events = tmp_path / "events"
@@ -39,9 +47,12 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert [p.name for p in events.iterdir()] == ["main.jsonl"]
     spans = suite_time.module_spans(events)["main"]
-    assert [m for m, _, _ in spans] == ["test_one.py", "test_two.py"]
-    (_, a0, a1), (_, b0, b1) = spans
-    assert a0 == 0 and a1 - a0 >= 0.2 and b0 >= a1 and b1 >= b0
+    assert [m for m, *_ in spans] == ["test_one.py", "test_two.py"]
+    (_, a0, a1, a_cpu), (_, b0, b1, b_cpu) = spans
+    assert a0 == 0 and a1 - a0 >= 0.5 and b0 >= a1 and b1 >= b0
+    # the child's CPU is the module's; the sleep is not CPU
+    assert 0.3 <= a_cpu < a1 - a0 + 0.3
+    assert 0 <= b_cpu < 0.3
 
 
 def test_the_machines_busy_seconds_grow_with_work():
