@@ -90,6 +90,21 @@ def busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def test_cpu(folder: Path) -> list[tuple[str, float, float]]:
+    """(test, wall seconds, CPU seconds) of every test, from its start to its
+    end (its fixtures' setup included), the heaviest first."""
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        open_ = {}
+        for kind, t, nodeid, cpu in map(json.loads, path.read_text().splitlines()):
+            if kind == "start":
+                open_[nodeid] = (t, cpu)
+            elif nodeid in open_:
+                t0, cpu0 = open_.pop(nodeid)
+                rows.append((nodeid, t - t0, cpu - cpu0))
+    return sorted(rows, key=lambda r: -r[2])
+
+
 def module_spans(
     folder: Path,
 ) -> dict[str, list[tuple[str, float, float, float]]]:
@@ -156,6 +171,7 @@ def main() -> None:
         if done.returncode:
             sys.exit(f"make test failed ({done.returncode}):\n{out[-4000:]}")
         spans = module_spans(tmp / "events")
+        tests = test_cpu(tmp / "events")
 
     result = re.findall(r"=+ (\d+) passed[^=]* in ([\d.]+)s", out)
     passed = int(result[-1][0]) if result else 0
@@ -195,6 +211,12 @@ def main() -> None:
                 (r for rows in spans.values() for r in rows), key=lambda r: -r[3]
             )[:12]
         ],
+        "",
+        "The fifteen tests that used the most CPU (setup included):",
+        "",
+        "| CPU s | wall s | test |",
+        "|---:|---:|---|",
+        *[f"| {cpu:.0f} | {w:.0f} | `{t}` |" for t, w, cpu in tests[:15]],
         "",
         "Each worker's test modules (those over 30 s), seconds from the first test:",
         "",

@@ -53,6 +53,15 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     # the child's CPU is the module's; the sleep is not CPU
     assert 0.3 <= a_cpu < a1 - a0 + 0.3
     assert 0 <= b_cpu < 0.3
+    # per test: test_a first (the heaviest), with its child's CPU
+    tests = suite_time.test_cpu(events)
+    assert [t for t, _, _ in tests][0] == "test_one.py::test_a"
+    assert sorted(t for t, _, _ in tests) == [
+        "test_one.py::test_a",
+        "test_one.py::test_b",
+        "test_two.py::test_c",
+    ]
+    assert tests[0][1] >= 0.5 and tests[0][2] >= 0.3
 
 
 def test_the_machines_busy_seconds_grow_with_work():
