@@ -55,11 +55,11 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     assert 0 <= b_cpu < 0.3
     # per test: test_a first (the heaviest), with its child's CPU
     tests = suite_time.test_cpu(events)
-    assert [t for t, _, _ in tests][0] == "test_one.py::test_a"
+    assert [t for t, _, _ in tests][0] == "tests/test_one.py::test_a"
     assert sorted(t for t, _, _ in tests) == [
-        "test_one.py::test_a",
-        "test_one.py::test_b",
-        "test_two.py::test_c",
+        "tests/test_one.py::test_a",
+        "tests/test_one.py::test_b",
+        "tests/test_two.py::test_c",
     ]
     assert tests[0][1] >= 0.5 and tests[0][2] >= 0.3
 
