@@ -73,3 +73,32 @@ def test_evaluation_modules_do_not_import_the_deep_learning_stack(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"imported by the evaluation modules: {loaded}"
+
+
+def test_prediction_imports_neither_the_training_loop_nor_scikit_learn(tmp_path):
+    """A prediction job (rules predict, robust_predict, score_predict) loads
+    what scoring needs: not the training loop nor scikit-learn (1.3 s of
+    imports a job; the training job alone computes validation AUCs)."""
+    script = (
+        "import json, sys\n"
+        "from deepfake_ensemble.train.jobs import predict\n"
+        "try:\n"
+        "    predict('missing.pt', 'no-shards', 'out.csv', {'device': 'cpu'})\n"
+        "except Exception as exc:\n"
+        "    assert 'missing.pt' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('predicted from a missing checkpoint')\n"
+        "mods = ('sklearn', 'scipy', 'deepfake_ensemble.train.loop')\n"
+        "print(json.dumps([m for m in mods if m in sys.modules]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -139,9 +139,9 @@ def predict(
     """Per-frame fake probabilities of one trained detector on the test
     split(s) (``shards``: a shard folder, or one folder per test dataset).
     The val predictions come from training itself (:func:`train`)."""
-    from .loop import loader_workers
+    # not .loop: prediction needs neither the training loop nor scikit-learn
+    from .predict import loader_workers, resolve_device
     from .predict import predict as predict_frames
-    from .predict import resolve_device
 
     device = resolve_device(train_config.get("device", DEFAULTS["train.device"]))
     frame = predict_frames(

@@ -99,6 +99,7 @@ from .predict import (
     forward_batch,
     frame_table,
     infer,
+    loader_workers,
     predict_dataset,
     resolve_device,
 )
@@ -480,17 +481,6 @@ def deterministic_mode(cuda: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(det_prev, warn_only=warn_prev)
-
-
-def loader_workers(num_workers: int | None, threads: int | None, device) -> int:
-    """DataLoader workers of a training or prediction job: ``num_workers``
-    when set, else the job's threads minus one (at most 8) beside a GPU and
-    none on CPU, where the job's threads compute."""
-    if num_workers is not None:
-        return int(num_workers)
-    if torch.device(device).type != "cuda":
-        return 0
-    return max(min(int(threads or 4) - 1, 8), 0)
 
 
 def prepare_run(

@@ -44,6 +44,17 @@ def resolve_device(
     return dev
 
 
+def loader_workers(num_workers: int | None, threads: int | None, device) -> int:
+    """DataLoader workers of a training or prediction job: ``num_workers``
+    when set, else the job's threads minus one (at most 8) beside a GPU and
+    none on CPU, where the job's threads compute."""
+    if num_workers is not None:
+        return int(num_workers)
+    if torch.device(device).type != "cuda":
+        return 0
+    return max(min(int(threads or 4) - 1, 8), 0)
+
+
 def unpack_batch(batch: Any, kind: str):
     """DataLoader batch -> (uint8 input, mask or None, labels, item indices)."""
     if kind == EYE_SEQUENCE:
