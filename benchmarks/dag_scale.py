@@ -55,7 +55,8 @@ GPU_RULES = ("train", "predict")
 PROFILE = ROOT / "profiles" / "slurm"
 OUT = ROOT / "benchmarks" / "out"
 RULE_LINE = re.compile(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$")
-GROUP_LINE = "] Group job preprocess"
+#: the first line of a group job in a dry run's output, and its group
+GROUP_LINE = re.compile(r"\] Group job (\w+)")
 
 
 def write_split(workdir: Path, n_videos: int, seed: int = 1) -> dict[str, int]:
@@ -106,35 +107,48 @@ def dry_run(
 
 
 def count_jobs(output: str) -> dict[str, int]:
-    """Batch jobs, group submissions and all jobs of a dry run's output."""
-    groups: list[set[str]] = []
+    """Batch jobs, group submissions (preprocessing's, ensembles') and all
+    jobs of a dry run's output."""
+    groups: dict[str, list[set[str]]] = {"preprocess": [], "ensemble": []}
     batches: set[str] = set()
-    rule, in_group = None, False
+    rule, name = None, None
     for line in output.splitlines():
-        if GROUP_LINE in line:
-            groups.append(set())
+        match = GROUP_LINE.search(line)
+        if match:
+            name = match.group(1)
+            groups.setdefault(name, []).append(set())
             continue
         match = RULE_LINE.match(line)
         if match:
-            rule, in_group = match.group(2), bool(match.group(1))
+            rule = match.group(2)
+            if not match.group(1):
+                name = None
             continue
         stripped = line.strip()
-        if rule == "preprocess_batch" and stripped.startswith("jobid: "):
+        if rule and stripped.startswith("jobid: "):
             jobid = stripped.removeprefix("jobid: ")
-            batches.add(jobid)
-            if in_group:
-                groups[-1].add(jobid)
+            if rule == "preprocess_batch":
+                batches.add(jobid)
+            if name:
+                groups[name][-1].add(jobid)
             rule = None
-    unique = {frozenset(g) for g in groups}
-    # A dry run never finishes a job, and Snakemake 9.27 then re-groups the
-    # printed group jobs into unions of them; a submission is a smallest one.
-    minimal = [g for g in unique if not any(other < g for other in unique)]
+
+    def submissions(sets: list[set[str]]) -> list[frozenset[str]]:
+        # A dry run never finishes a job, and Snakemake 9.27 then re-groups
+        # the printed group jobs into unions of them; a submission is a
+        # smallest one.
+        unique = {frozenset(g) for g in sets}
+        return [g for g in unique if not any(other < g for other in unique)]
+
+    minimal = submissions(groups["preprocess"])
     total = re.search(r"^total\s+(\d+)", output, re.MULTILINE)
     return {
         "batch_jobs": len(batches),
         "submissions": len(minimal),
         "largest_group": max((len(g) for g in minimal), default=0),
-        "merged_groups_printed": len(unique) - len(minimal),
+        "merged_groups_printed": len({frozenset(g) for g in groups["preprocess"]})
+        - len(minimal),
+        "ensemble_submissions": len(submissions(groups["ensemble"])),
         "dag_jobs": int(total.group(1)) if total else 0,
     }
 

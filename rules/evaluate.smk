@@ -43,6 +43,10 @@ rule evaluate_model:
 # ensemble fits each on the validation predictions of one training set
 # (cross-fitted by group) and reads nothing of any test split; rule
 # ensemble_test applies the fit, as written to weights.json, to every test set.
+# On a cluster the two are one job (group `ensemble`): each ensemble's fit and
+# its application to the test sets, a few CPU-seconds each, are submitted
+# together instead of queueing twice (profiles/slurm/config.yaml). Either way
+# the fit reads no test file; run locally, the group changes nothing.
 
 
 rule ensemble:
@@ -56,6 +60,8 @@ rule ensemble:
         f"{LOGS}/ensemble/{{train_set}}/{{ensemble}}.log",
     benchmark:
         f"{BENCHMARKS}/ensemble/{{train_set}}/{{ensemble}}.tsv"
+    group:
+        "ensemble"
     conda:
         "../envs/ensemble.yaml"
     params:
@@ -88,6 +94,8 @@ rule ensemble_test:
         ],
     log:
         f"{LOGS}/ensemble_test/{{train_set}}/{{ensemble}}.log",
+    group:
+        "ensemble"
     conda:
         "../envs/ensemble.yaml"
     params:

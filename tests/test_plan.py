@@ -58,6 +58,15 @@ def test_study_plan_at_full_size(tmp_path):
     jobs = plan.jobs
     assert jobs["train"] == jobs["predict"] == 4
     assert jobs["ensemble"] == jobs["ensemble_test"] == 13
+    # a fit and its application are one submission (group ensemble)
+    assert jobs["ensemble_submissions"] == 13
+    rows = {r.item: r.value for r in plan.rows if r.section == "submissions"}
+    assert rows["ensemble"] == 13 and rows["ensemble_test"] == 0
+    assert (
+        rows["total"]
+        == jobs["submissions"]
+        == sum(v for k, v in rows.items() if k != "total")
+    )
     # ceil(videos per split / 100) per dataset and split, 20 to a submission
     assert jobs["preprocess_submissions"] == -(-jobs["preprocess_batch"] // 20)
     assert all(v is not None for v in plan.totals.values())
@@ -168,11 +177,14 @@ def test_plan_against_the_ci_run(local_ci_run):
     planned = {
         k: v
         for k, v in plan.jobs.items()
-        if k not in ("total", "submissions", "preprocess_submissions", *before)
+        if k not in (*planning.SUBMISSION_KEYS, *before)
     }
     assert planned == {k: v for k, v in stats.items() if k != "total"}
     assert plan.jobs["total"] - len(before) == stats["total"]
     assert plan.jobs["preprocess_submissions"] == counted["submissions"]
+    # each ensemble's fit and application: one group job, one per ensemble
+    assert counted["ensemble_submissions"] == plan.jobs["ensemble_submissions"]
+    assert plan.jobs["ensemble_submissions"] == plan.jobs["ensemble"] > 0
     # the batch jobs the run ran
     results = local_ci_run / "results"
     batches = list((results / "preprocess").glob("*/*/batch-*.csv"))

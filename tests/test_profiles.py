@@ -47,10 +47,11 @@ def planned_jobs(output: str) -> list[dict]:
     printed group job, or None) of every job a dry run printed."""
     jobs = []
     current = None
-    n_groups = 0
+    n_groups, name = 0, None
     for line in output.splitlines():
-        if "] Group job " in line:
-            n_groups += 1
+        group = re.search(r"\] Group job (\w+)", line)
+        if group:
+            n_groups, name = n_groups + 1, group.group(1)
             continue
         match = RULE_LINE.match(line)
         if match:
@@ -58,6 +59,7 @@ def planned_jobs(output: str) -> list[dict]:
             current = {
                 "rule": match.group(2),
                 "group": n_groups if in_group else None,
+                "group_name": name if in_group else None,
                 "resources": {},
             }
             jobs.append(current)
@@ -75,11 +77,12 @@ def planned_jobs(output: str) -> list[dict]:
     return jobs
 
 
-def printed_groups(output: str) -> list[frozenset[int]]:
-    """The group jobs a dry run printed, as sets of Snakemake job ids."""
+def printed_groups(output: str, name: str = "preprocess") -> list[frozenset[int]]:
+    """The group jobs of group ``name`` a dry run printed, as sets of
+    Snakemake job ids."""
     members: dict[int, set[int]] = {}
     for job in planned_jobs(output):
-        if job["group"] is not None:
+        if job["group_name"] == name:
             members.setdefault(job["group"], set()).add(job["jobid"])
     return [frozenset(ids) for _, ids in sorted(members.items())]
 
@@ -244,6 +247,24 @@ def test_preprocessing_batches_are_submitted_twenty_per_job(
     assert set().union(*groups) == batches
     assert sorted(len(g) for g in groups)[1:] == [20] * (len(groups) - 1)
     assert len(groups) == math.ceil(n_batches / 20)
+
+
+def test_each_ensembles_fit_and_application_are_one_submission(slurm_dry_run):
+    """Group `ensemble`: every group job holds one ensemble's fit (rule
+    ensemble) and its application (ensemble_test), the same wildcards; no
+    fit or application is submitted on its own."""
+    jobs = planned_jobs(slurm_dry_run)
+    rules = {"ensemble", "ensemble_test"}
+    assert all(j["group_name"] == "ensemble" for j in jobs if j["rule"] in rules)
+    by_group: dict[int, list[dict]] = {}
+    for job in jobs:
+        if job["group_name"] == "ensemble":
+            by_group.setdefault(job["group"], []).append(job)
+    fits = [j for j in jobs if j["rule"] == "ensemble"]
+    assert fits and len(by_group) == len(fits)
+    for members in by_group.values():
+        assert sorted(j["rule"] for j in members) == sorted(rules), members
+        assert len({j["wildcards"] for j in members}) == 1, members
 
 
 def test_runtime_grows_with_each_attempt():

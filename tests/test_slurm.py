@@ -25,6 +25,7 @@ from slurm_cluster import (
     slurm_snakemake,
 )
 
+from deepfake_ensemble.layout import ENSEMBLE_NAMES as ENSEMBLES
 from deepfake_ensemble.numerics import FORCED_DISPATCHES, cannot_pin
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -65,11 +66,17 @@ def test_every_job_ran_as_a_slurm_job(slurm_ci_run):
     submitted_single = {s["job"] for s in subs.values() if s["job"].isdigit()}
     assert single == submitted_single, (single ^ submitted_single, log[-3000:])
     assert not re.search(r"^localrule (?!all:)", log, re.MULTILINE)
-    groups = [s for s in subs.values() if not s["job"].isdigit()]
+    groups = [rule_of(s["log"]) for s in subs.values() if not s["job"].isdigit()]
+    preprocess = [g for g in groups if g.startswith("group_preprocess")]
+    ensembles = [g for g in groups if g.startswith("group_ensemble")]
+    assert len(preprocess) + len(ensembles) == len(groups), groups
     batches = [j for j, rule in run["members"].items() if rule == "preprocess_batch"]
     assert batches, "no preprocessing batch was planned"
-    assert 1 <= len(groups) <= math.ceil(len(batches) / 20)
-    assert all(rule_of(s["log"]).startswith("group_preprocess") for s in groups)
+    assert 1 <= len(preprocess) <= math.ceil(len(batches) / 20)
+    # each ensemble's fit and its application ran as one SLURM job
+    members = list(run["members"].values())
+    assert len(ensembles) == members.count("ensemble") == len(ENSEMBLES)
+    assert members.count("ensemble_test") == len(ENSEMBLES)
 
     # SLURM accounted for exactly these jobs, all completed.
     acct = sacct(run["run_id"])

@@ -64,6 +64,13 @@ PROFILE = ROOT / "profiles" / "slurm"
 
 #: rules that run on the machine Snakemake runs on (no submission)
 LOCAL_RULES = ("all", "fetch_weights_file")
+#: keys of :func:`job_counts` that are no rule's jobs (all jobs, submissions)
+SUBMISSION_KEYS = (
+    "total",
+    "submissions",
+    "preprocess_submissions",
+    "ensemble_submissions",
+)
 #: bytes of one row of the shard's per-face arrays besides the crops
 #: (landmarks 68x2 float32, boxes and crop_boxes 4 float32 each,
 #: frame_index int32, timestamp float32, face_index int16, video_row int32)
@@ -373,7 +380,8 @@ def job_counts(
 ) -> dict[str, int]:
     """Jobs per rule of a whole run (as a dry run of an empty results/ lists
     them) and ``submissions``: SLURM jobs, preprocessing batches grouped
-    ``profile['group']`` to one, local rules none."""
+    ``profile['group']`` to one, each ensemble's fit and application
+    (``ensemble``, ``ensemble_test``) one, local rules none."""
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
     tsets, targets = train_sets(protocol, names), target_sets(protocol, names)
@@ -410,7 +418,11 @@ def job_counts(
     groups = math.ceil(batches / max(1, profile["group"]))
     local = sum(jobs.get(r, 0) for r in LOCAL_RULES)
     jobs["preprocess_submissions"] = groups
-    jobs["submissions"] = jobs["total"] - local - batches + groups
+    # each ensemble's fit and application: one group job (rules/evaluate.smk)
+    jobs["ensemble_submissions"] = jobs.get("ensemble", 0)
+    jobs["submissions"] = (
+        jobs["total"] - local - batches + groups - jobs.get("ensemble_test", 0)
+    )
     return jobs
 
 
@@ -684,19 +696,21 @@ def make_plan(
     # submissions
     jobs = job_counts(config, datasets, models, profile, weights)
     for rule, n in jobs.items():
-        if rule in ("total", "submissions", "preprocess_submissions"):
+        if rule in SUBMISSION_KEYS:
             continue
-        subs = (
-            jobs["preprocess_submissions"]
-            if rule == "preprocess_batch"
-            else (0 if rule in LOCAL_RULES else n)
-        )
-        note = (
-            f"group jobs of {profile['group']} batches of "
-            f"{pre['videos_per_job']} videos"
-            if rule == "preprocess_batch"
-            else ("local" if rule in LOCAL_RULES else "")
-        )
+        subs, note = n, ""
+        if rule == "preprocess_batch":
+            subs = jobs["preprocess_submissions"]
+            note = (
+                f"group jobs of {profile['group']} batches of "
+                f"{pre['videos_per_job']} videos"
+            )
+        elif rule == "ensemble":
+            note = "group jobs: each with its ensemble_test"
+        elif rule == "ensemble_test":
+            subs, note = 0, "in its fit's group job (ensemble)"
+        elif rule in LOCAL_RULES:
+            subs, note = 0, "local"
         rows.append(
             Row("submissions", rule, f"{n} jobs", "", subs, "submissions", note)
         )
