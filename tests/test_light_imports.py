@@ -102,3 +102,29 @@ def test_prediction_imports_neither_the_training_loop_nor_scikit_learn(tmp_path)
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_only_the_detectors_built_on_timm_import_it(tmp_path):
+    """timm (0.5 s of a job's start) is imported where an Xception or a timm
+    member is built, not by the training and prediction code of the others."""
+    script = (
+        "import json, sys\n"
+        "import deepfake_ensemble.train.jobs, deepfake_ensemble.train.loop\n"
+        "from deepfake_ensemble.train.models import create_model\n"
+        "for name in ('capsule', 'dsp_fwa', 'ictu_oculi'):\n"
+        "    create_model(name)\n"
+        "before = 'timm' in sys.modules\n"
+        "create_model('xception')\n"
+        "print(json.dumps([before, 'timm' in sys.modules]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, True]

@@ -22,7 +22,6 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +72,8 @@ class TimmDetector(OneLogitDetector):
     classifier, sized for another number of classes, is left random)."""
 
     def __init__(self, backbone: str, **kwargs: Any) -> None:
+        import timm  # where a timm member is built (xception.py says why)
+
         super().__init__()
         self.net = timm.create_model(
             backbone, pretrained=False, num_classes=1, **kwargs
