@@ -273,13 +273,14 @@ def test_score_table_names_unknown_ensembles():
 
 def test_scoring_modules_import_no_heavy_library():
     """The score rules run in three envs; the ensemble one has no torch,
-    h5py, OpenCV or tqdm."""
+    h5py, OpenCV or tqdm. And only the last step (rule score) loads
+    scikit-learn: listing, preprocessing and prediction start without it."""
     code = (
         "import json, sys\n"
         "import deepfake_ensemble.bundle.jobs, deepfake_ensemble.bundle.score\n"
         "import deepfake_ensemble.bundle.archive\n"
         "heavy = ('torch', 'timm', 'torchvision', 'tqdm', 'h5py', 'cv2',"
-        " 'dlib', 'av')\n"
+        " 'dlib', 'av', 'sklearn', 'scipy')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     out = subprocess.run(

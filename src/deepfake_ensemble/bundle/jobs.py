@@ -4,8 +4,8 @@
 environments: ``score_videos``, ``score_preprocess`` and ``score_shards`` in
 ``envs/preprocess.yaml``, ``score_predict`` in ``envs/train.yaml``, ``score``
 in ``envs/ensemble.yaml``. This module therefore imports only what all three
-install (numpy, pandas, scikit-learn) at import; each function imports what
-its own step needs.
+install (numpy, pandas) at import; each function imports what its own step
+needs (scikit-learn only the last, ``score``).
 """
 
 from __future__ import annotations

@@ -44,8 +44,6 @@ import pandas as pd
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..evaluate.ensemble import ensemble_video_scores
-from ..evaluate.metrics import video_scores
 from .archive import Bundle
 
 #: file name endings taken as videos when a folder is scanned
@@ -310,6 +308,11 @@ def score_table(
     seconds``), every member's score (``member_frames``: model -> frame
     predictions), every selected ensemble's (all of the bundle's by default)
     and each one's decision at its validation threshold."""
+    # here, not at import: the scoring steps before this one (listing,
+    # preprocessing, prediction) do not load scikit-learn (1.3 s a job)
+    from ..evaluate.ensemble import ensemble_video_scores
+    from ..evaluate.metrics import video_scores
+
     names = bundle.select(ensembles)
     rep = report.set_index("video_id")
     missing = [v for v in videos["video_id"] if v not in rep.index]
