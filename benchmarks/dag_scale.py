@@ -133,22 +133,20 @@ def count_jobs(output: str) -> dict[str, int]:
                 groups[name][-1].add(jobid)
             rule = None
 
-    def submissions(sets: list[set[str]]) -> list[frozenset[str]]:
-        # A dry run never finishes a job, and Snakemake 9.27 then re-groups
-        # the printed group jobs into unions of them; a submission is a
-        # smallest one.
-        unique = {frozenset(g) for g in sets}
-        return [g for g in unique if not any(other < g for other in unique)]
-
-    minimal = submissions(groups["preprocess"])
+    # A dry run never finishes a job, and Snakemake 9.27 then re-groups the
+    # printed group jobs into unions of them; a submission is a smallest one.
+    unique = {name: {frozenset(g) for g in sets} for name, sets in groups.items()}
+    minimal = {
+        name: [g for g in sets if not any(other < g for other in sets)]
+        for name, sets in unique.items()
+    }
     total = re.search(r"^total\s+(\d+)", output, re.MULTILINE)
     return {
         "batch_jobs": len(batches),
-        "submissions": len(minimal),
-        "largest_group": max((len(g) for g in minimal), default=0),
-        "merged_groups_printed": len({frozenset(g) for g in groups["preprocess"]})
-        - len(minimal),
-        "ensemble_submissions": len(submissions(groups["ensemble"])),
+        "submissions": len(minimal["preprocess"]),
+        "largest_group": max((len(g) for g in minimal["preprocess"]), default=0),
+        "merged_groups_printed": len(unique["preprocess"]) - len(minimal["preprocess"]),
+        "ensemble_submissions": len(minimal["ensemble"]),
         "dag_jobs": int(total.group(1)) if total else 0,
     }
 

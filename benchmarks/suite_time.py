@@ -90,13 +90,22 @@ def busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def test_cpu(folder: Path) -> list[tuple[str, float, float]]:
-    """(test, wall seconds, CPU seconds) of every test, from its start to its
-    end (its fixtures' setup included), the heaviest first."""
+def read_events(folder: Path) -> dict[str, list[list]]:
+    """worker -> its [kind, time, test, CPU seconds] records, in order."""
+    return {
+        path.stem: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted(folder.glob("*.jsonl"))
+    }
+
+
+def test_cpu(events: dict[str, list[list]]) -> list[tuple[str, float, float]]:
+    """(test, wall seconds, CPU seconds) of every test of ``events``
+    (:func:`read_events`), from its start to its end (its fixtures' setup
+    included), the heaviest first."""
     rows = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for evs in events.values():
         open_ = {}
-        for kind, t, nodeid, cpu in map(json.loads, path.read_text().splitlines()):
+        for kind, t, nodeid, cpu in evs:
             if kind == "start":
                 open_[nodeid] = (t, cpu)
             elif nodeid in open_:
@@ -106,15 +115,12 @@ def test_cpu(folder: Path) -> list[tuple[str, float, float]]:
 
 
 def module_spans(
-    folder: Path,
+    events: dict[str, list[list]],
 ) -> dict[str, list[tuple[str, float, float, float]]]:
-    """worker -> [(module, first start, last end, CPU seconds)] in order,
-    times in seconds from the first test of the run; the CPU seconds are the
-    worker's and those of the programs it ran, from the module's first test
-    to its last."""
-    events = {}
-    for path in sorted(folder.glob("*.jsonl")):
-        events[path.stem] = [json.loads(line) for line in path.read_text().splitlines()]
+    """worker -> [(module, first start, last end, CPU seconds)] in order, of
+    ``events`` (:func:`read_events`), times in seconds from the first test of
+    the run; the CPU seconds are the worker's and those of the programs it
+    ran, from the module's first test to its last."""
     t0 = min(e[1] for evs in events.values() for e in evs)
     spans = {}
     for worker, evs in events.items():
@@ -124,8 +130,7 @@ def module_spans(
             if not rows or rows[-1][0] != module:
                 rows.append([module, t - t0, t - t0, cpu, cpu])
             rows[-1][2], rows[-1][4] = t - t0, cpu
-        rows = [(m, a, b, end - start) for m, a, b, start, end in rows]
-        spans[worker] = [tuple(r) for r in rows]
+        spans[worker] = [(m, a, b, end - start) for m, a, b, start, end in rows]
     return spans
 
 
@@ -170,8 +175,8 @@ def main() -> None:
         out = done.stdout + done.stderr
         if done.returncode:
             sys.exit(f"make test failed ({done.returncode}):\n{out[-4000:]}")
-        spans = module_spans(tmp / "events")
-        tests = test_cpu(tmp / "events")
+        events = read_events(tmp / "events")
+    spans, tests = module_spans(events), test_cpu(events)
 
     result = re.findall(r"=+ (\d+) passed[^=]* in ([\d.]+)s", out)
     passed = int(result[-1][0]) if result else 0

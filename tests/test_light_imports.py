@@ -59,19 +59,26 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def test_evaluation_modules_do_not_import_the_deep_learning_stack(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
+def last_json(script: str, cwd: Path, **env: str):
+    """The JSON value ``script`` prints last, run in a fresh interpreter with
+    the package's source on its path (``env``: variables added)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **env)
     env.pop("PYTHONSTARTUP", None)
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(light=LIGHT, heavy=HEAVY)],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_evaluation_modules_do_not_import_the_deep_learning_stack(tmp_path):
+    script = SCRIPT.format(light=LIGHT, heavy=HEAVY)
+    loaded = last_json(script, tmp_path, MPLBACKEND="Agg")
     assert loaded == [], f"imported by the evaluation modules: {loaded}"
 
 
@@ -91,17 +98,7 @@ def test_prediction_imports_neither_the_training_loop_nor_scikit_learn(tmp_path)
         "mods = ('sklearn', 'scipy', 'deepfake_ensemble.train.loop')\n"
         "print(json.dumps([m for m in mods if m in sys.modules]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert last_json(script, tmp_path) == []
 
 
 def test_only_the_detectors_built_on_timm_import_it(tmp_path):
@@ -117,14 +114,4 @@ def test_only_the_detectors_built_on_timm_import_it(tmp_path):
         "create_model('xception')\n"
         "print(json.dumps([before, 'timm' in sys.modules]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, True]
+    assert last_json(script, tmp_path) == [False, True]

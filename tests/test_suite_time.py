@@ -46,7 +46,7 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert [p.name for p in events.iterdir()] == ["main.jsonl"]
-    spans = suite_time.module_spans(events)["main"]
+    spans = suite_time.module_spans(suite_time.read_events(events))["main"]
     assert [m for m, *_ in spans] == ["test_one.py", "test_two.py"]
     (_, a0, a1, a_cpu), (_, b0, b1, b_cpu) = spans
     assert a0 == 0 and a1 - a0 >= 0.5 and b0 >= a1 and b1 >= b0
@@ -54,7 +54,7 @@ def test_the_plugin_records_each_test_and_spans_follow_the_modules(tmp_path):
     assert 0.3 <= a_cpu < a1 - a0 + 0.3
     assert 0 <= b_cpu < 0.3
     # per test: test_a first (the heaviest), with its child's CPU
-    tests = suite_time.test_cpu(events)
+    tests = suite_time.test_cpu(suite_time.read_events(events))
     assert [t for t, _, _ in tests][0] == "tests/test_one.py::test_a"
     assert sorted(t for t, _, _ in tests) == [
         "tests/test_one.py::test_a",
