@@ -16,7 +16,6 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from deepfake_ensemble.layout import (
-    ALL_ENSEMBLES,
     CLEAN,
     ENSEMBLE_FIT_FILES,
     ENSEMBLE_TEST_FILES,
@@ -84,19 +83,32 @@ def ensemble_models(name):
     return MODELS if name in MEMBER_ENSEMBLES else ENSEMBLE_MEMBERS
 
 
-def ensemble_inputs(split, sizes=False):
-    """Input function of rules ensemble (``val``, with the checkpoint
-    sizes) and ensemble_test (``test``): the predictions of the ensemble's
-    members on the training set's split."""
+# The ensembles by the members they choose from, each family fitted by one job
+# per training set (rules ensemble and ensemble_every_member): declaring a
+# member adds the second family's jobs and leaves the study's as they were.
+STUDY_ENSEMBLES = [e for e in ENSEMBLES if e not in MEMBER_ENSEMBLES]
+EVERY_MEMBER_ENSEMBLES = [e for e in ENSEMBLES if e in MEMBER_ENSEMBLES]
 
-    def inputs(wildcards):
-        models = ensemble_models(wildcards.ensemble)
-        files = {split: predictions(wildcards.train_set, split, models)}
-        if sizes:
-            files["sizes"] = model_files(wildcards.train_set, "size.json", models)
-        return files
 
-    return inputs
+def ensemble_fit_outputs(train_set, names):
+    """Role -> the files of that role of the fits of ensembles ``names`` on
+    ``train_set``, in their order (a fitting rule's outputs)."""
+    return {
+        role: [ensemble_fit_files(ensemble_dir(train_set, e))[role] for e in names]
+        for role in ENSEMBLE_FIT_FILES
+    }
+
+
+def ensemble_test_outputs(train_set, names):
+    """Role -> the files of that role of ensembles ``names`` applied to every
+    test set, ensemble by ensemble, test set by test set within it (an
+    applying rule's outputs)."""
+    return {
+        role: [
+            ensemble_test_file(train_set, e, t, role) for e in names for t in TEST_SETS
+        ]
+        for role in ENSEMBLE_TEST_FILES
+    }
 
 
 LOGS = "results/logs"
@@ -178,7 +190,6 @@ wildcard_constraints:
     split="|".join(SPLITS),
     batch=r"\d{5}",
     model=_one_of(declared_members(config["models"])),
-    ensemble="|".join(ALL_ENSEMBLES),
     dataset=_one_of(DATASETS),
     train_set=_one_of(TRAIN_SETS),
     target=_one_of(TEST_SETS),

@@ -37,35 +37,37 @@ rule evaluate_model:
 
 # The six ensembles of the study (best two / smallest two / all four, hard and
 # soft voting), our variants of hard voting (tie-broken, members calibrated)
-# and a logistic-regression meta-learner, over the study's four; where the
-# config declares more members, the ensembles over every member (best three /
-# all, hard and soft voting, stacked: layout.MEMBER_ENSEMBLES). Rule
-# ensemble fits each on the validation predictions of one training set
+# and a logistic-regression meta-learner, over the study's four. Rule ensemble
+# fits every one of them on the validation predictions of one training set
 # (cross-fitted by group) and reads nothing of any test split; rule
-# ensemble_test applies the fit, as written to weights.json, to every test set.
-# On a cluster the two are one job (group `ensemble`): each ensemble's fit and
-# its application to the test sets, a few CPU-seconds each, are submitted
-# together instead of queueing twice (profiles/slurm/config.yaml). Either way
-# the fit reads no test file; run locally, the group changes nothing.
+# ensemble_test applies the fits, as written to weights.json, to every test
+# set. A fit takes seconds next to a detector's training, so one job fits them
+# all (each fit reads its own members' predictions and seeds its own
+# generator: it does not depend on the others). On a cluster the two are one
+# job (group `ensemble`): a training set's fits and their application are
+# submitted together instead of queueing twice (profiles/slurm/config.yaml).
+# Either way the fit reads no test file; run locally, the group changes nothing.
 
 
 rule ensemble:
     input:
-        unpack(ensemble_inputs("val", sizes=True)),
+        val=predictions("{train_set}", "val", ENSEMBLE_MEMBERS),
+        sizes=model_files("{train_set}", "size.json", ENSEMBLE_MEMBERS),
         # groups of the validation videos (cross-fitting folds); every video
         val_split="results/splits/val.csv",
     output:
-        **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
+        **ensemble_fit_outputs("{train_set}", STUDY_ENSEMBLES),
     log:
-        f"{LOGS}/ensemble/{{train_set}}/{{ensemble}}.log",
+        f"{LOGS}/ensemble/{{train_set}}.log",
     benchmark:
-        f"{BENCHMARKS}/ensemble/{{train_set}}/{{ensemble}}.tsv"
+        f"{BENCHMARKS}/ensemble/{{train_set}}.tsv"
     group:
         "ensemble"
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=lambda wildcards: ensemble_models(wildcards.ensemble),
+        models=ENSEMBLE_MEMBERS,
+        members={e: ensemble_models(e) for e in STUDY_ENSEMBLES},
         ensemble=config["ensemble"],
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
@@ -75,36 +77,68 @@ rule ensemble:
 
 rule ensemble_test:
     input:
-        unpack(ensemble_inputs("test")),
-        **ensemble_fit_files(ensemble_dir("{train_set}", "{ensemble}")),
+        **ensemble_fit_outputs("{train_set}", STUDY_ENSEMBLES),
+        test=predictions("{train_set}", "test", ENSEMBLE_MEMBERS),
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
-        metrics=[
-            ensemble_test_file("{train_set}", "{ensemble}", t, "metrics")
-            for t in TEST_SETS
-        ],
-        test_frames=[
-            ensemble_test_file("{train_set}", "{ensemble}", t, "test_frames")
-            for t in TEST_SETS
-        ],
-        test_videos=[
-            ensemble_test_file("{train_set}", "{ensemble}", t, "test_videos")
-            for t in TEST_SETS
-        ],
+        **ensemble_test_outputs("{train_set}", STUDY_ENSEMBLES),
     log:
-        f"{LOGS}/ensemble_test/{{train_set}}/{{ensemble}}.log",
+        f"{LOGS}/ensemble_test/{{train_set}}.log",
     group:
         "ensemble"
     conda:
         "../envs/ensemble.yaml"
     params:
-        models=lambda wildcards: ensemble_models(wildcards.ensemble),
+        models=ENSEMBLE_MEMBERS,
+        ensembles=STUDY_ENSEMBLES,
         test_sets=TEST_SETS,
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
     script:
         "../scripts/evaluate/ensemble_test.py"
+
+
+# Where the config declares members beyond the study's four: the ensembles
+# over every member (best three / all, hard and soft voting, stacked:
+# layout.MEMBER_ENSEMBLES), fitted and applied by jobs of their own, so that
+# declaring a member leaves the study's ensemble jobs as they were.
+if EVERY_MEMBER_ENSEMBLES:
+
+    use rule ensemble as ensemble_every_member with:
+        input:
+            val=predictions("{train_set}", "val"),
+            sizes=model_files("{train_set}", "size.json"),
+            val_split="results/splits/val.csv",
+        output:
+            **ensemble_fit_outputs("{train_set}", EVERY_MEMBER_ENSEMBLES),
+        log:
+            f"{LOGS}/ensemble_every_member/{{train_set}}.log",
+        benchmark:
+            f"{BENCHMARKS}/ensemble_every_member/{{train_set}}.tsv"
+        params:
+            models=MODELS,
+            members={e: ensemble_models(e) for e in EVERY_MEMBER_ENSEMBLES},
+            ensemble=config["ensemble"],
+            evaluation=EVALUATION,
+            train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
+
+    use rule ensemble_test as ensemble_every_member_test with:
+        input:
+            **ensemble_fit_outputs("{train_set}", EVERY_MEMBER_ENSEMBLES),
+            test=predictions("{train_set}", "test"),
+            val_split="results/splits/val.csv",
+            test_split="results/splits/test.csv",
+        output:
+            **ensemble_test_outputs("{train_set}", EVERY_MEMBER_ENSEMBLES),
+        log:
+            f"{LOGS}/ensemble_every_member_test/{{train_set}}.log",
+        params:
+            models=MODELS,
+            ensembles=EVERY_MEMBER_ENSEMBLES,
+            test_sets=TEST_SETS,
+            evaluation=EVALUATION,
+            train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
 
 
 # Single models and ensembles side by side: the table, the figures and the

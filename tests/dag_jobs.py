@@ -57,6 +57,10 @@ def dag_jobs(workdir: str, configfiles: list[str]) -> list[dict]:
                 "input": sorted(str(f) for f in job.input),
                 "output": sorted(str(f) for f in job.output),
                 "deps": sorted(ids[d] for d in dag.dependencies[job] if d in ids),
+                # the ensembles a fitting or applying job handles, and the
+                # members each chooses from
+                "members": dict(job.params.get("members", {})),
+                "ensembles": list(job.params.get("ensembles", [])),
             }
             for job in jobs
         ]

@@ -228,19 +228,19 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         test_datasets=datasets,
     )
     evaluate.ensemble(
-        name="all_stacked",
+        members={"all_stacked": MODEL_NAMES},
         val_csvs=preds("val"),
         size_jsons=model_files("size.json"),
-        out_dir=out / "ensembles/all_stacked",
+        out_dirs={"all_stacked": out / "ensembles/all_stacked"},
         cfg=cfg["ensemble"],
         val_split=res / "splits/val.csv",
         evaluation=cfg["evaluation"],
         train_datasets=datasets,
     )
     evaluate.ensemble_test(
-        fit_files=ensemble_files(out / "ensembles/all_stacked"),
+        fit_files={"all_stacked": ensemble_files(out / "ensembles/all_stacked")},
         test_csvs=preds("test"),
-        out_dirs={"pooled": out / "ensembles/all_stacked/test/pooled"},
+        out_dirs={"all_stacked": {"pooled": out / "ensembles/all_stacked/test/pooled"}},
         test_sets=sets,
         val_split=res / "splits/val.csv",
         test_split=res / "splits/test.csv",

@@ -343,9 +343,16 @@ def test_the_dry_run_plans_a_declared_member_beside_the_study(tmp_path):
     counts = dict(
         line.split()[:2]
         for line in result.stdout.splitlines()
-        if line.split()[:1] in (["train"], ["predict"], ["ensemble"])
+        if line.split()[:1] in ([rule] for rule in ("train", "predict", *FIT_RULES))
     )
-    assert counts == {"train": "6", "predict": "6", "ensemble": "19"}
+    # one job per training set fits the study's ensembles, one those over
+    # every member
+    assert counts == {
+        "train": "6",
+        "predict": "6",
+        "ensemble": "1",
+        "ensemble_every_member": "1",
+    }
 
 
 def planned_jobs(tmp_path: Path, *configfiles: Path) -> list[dict]:
@@ -365,19 +372,33 @@ def planned_jobs(tmp_path: Path, *configfiles: Path) -> list[dict]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+#: the rules that fit ensembles -> the rules that apply them
+FIT_RULES = {
+    "ensemble": "ensemble_test",
+    "ensemble_every_member": "ensemble_every_member_test",
+}
+
+
 def ensemble_inputs(jobs: list[dict]) -> dict[tuple[str, str], list[str]]:
-    """(rule, ensemble) -> the members whose predictions the job reads."""
-    return {
-        (j["rule"], j["wildcards"]["ensemble"]): sorted(
+    """(rule, ensemble) -> the members whose predictions the job that fits
+    or applies the ensemble reads; a fitting job's ensembles each choose
+    from exactly those."""
+    out = {}
+    for j in jobs:
+        if j["rule"] not in (*FIT_RULES, *FIT_RULES.values()):
+            continue
+        read = sorted(
             {
                 Path(p).parts[3]
                 for p in j["input"]
                 if p.startswith("results/predictions")
             }
         )
-        for j in jobs
-        if j["rule"] in ("ensemble", "ensemble_test")
-    }
+        for name in j["members"] or j["ensembles"]:
+            out[(j["rule"], name)] = read
+        for name, members in j["members"].items():
+            assert sorted(members) == read, (j["rule"], name, members)
+    return out
 
 
 def test_the_ensembles_over_every_member_take_every_member(tmp_path):
@@ -488,16 +509,12 @@ def test_declaring_a_member_leaves_the_study_jobs_as_they_were(
     log = (member_run / "member-run.log").read_text()
     ran = jobs_run(log)
     assert ran, log[-2000:]
-    member_ensembles = {f"ensemble={name}" for name in MEMBER_ENSEMBLES}
     for rule, wildcards in ran:
         assert "model=" not in wildcards or "model=mynet" in wildcards, (rule, ran)
         assert (
             "model=" in wildcards
             or rule in {"summarize", "bundle", "all"}
-            or (
-                rule in {"ensemble", "ensemble_test"}
-                and member_ensembles & set(wildcards.replace(",", " ").split())
-            )
+            or rule in {"ensemble_every_member", "ensemble_every_member_test"}
         ), ran
     for name in ENSEMBLES:
         rel = Path("results/ensembles/pooled") / name / "test/pooled/test_frames.csv"

@@ -57,11 +57,14 @@ def test_study_plan_at_full_size(tmp_path):
     )
     jobs = plan.jobs
     assert jobs["train"] == jobs["predict"] == 4
-    assert jobs["ensemble"] == jobs["ensemble_test"] == 13
-    # a fit and its application are one submission (group ensemble)
-    assert jobs["ensemble_submissions"] == 13
+    # one job fits the 13 ensembles of the training set, one applies them:
+    # one submission (group ensemble)
+    assert jobs["ensemble"] == jobs["ensemble_test"] == 1
+    assert jobs["ensemble_submissions"] == 1
     rows = {r.item: r.value for r in plan.rows if r.section == "submissions"}
-    assert rows["ensemble"] == 13 and rows["ensemble_test"] == 0
+    assert rows["ensemble"] == 1 and rows["ensemble_test"] == 0
+    notes = {r.item: r.note for r in plan.rows if r.section == "submissions"}
+    assert "13 ensembles" in notes["ensemble"]
     assert (
         rows["total"]
         == jobs["submissions"]
@@ -135,6 +138,30 @@ def test_a_declared_member_is_priced_at_its_own_measured_rate(tmp_path):
     assert all(m["train_s"] is None for m in sbi(rates).values())
 
 
+def test_a_declared_member_adds_one_fit_and_one_application_job():
+    """Beside declared members the ensembles over every member are fitted by
+    a job of their own and applied by another, one submission together; the
+    study's ensemble jobs stay as they were (tests/test_members.py: the dry
+    run plans the same)."""
+    study = planning.run(args("--configfile", str(STUDY)))
+    modern = planning.run(
+        args("--configfile", str(STUDY), str(ROOT / "config" / "modern.yaml"))
+    )
+    assert "ensemble_every_member" not in study.jobs
+    for study_rule, every_rule in (
+        ("ensemble", "ensemble_every_member"),
+        ("ensemble_test", "ensemble_every_member_test"),
+    ):
+        assert modern.jobs[study_rule] == study.jobs[study_rule] == 1
+        assert modern.jobs[every_rule] == 1
+    assert modern.jobs["ensemble_submissions"] == 2
+    notes = {r.item: r.note for r in modern.rows if r.section == "submissions"}
+    assert "13 ensembles" in notes["ensemble"]
+    assert "ensembles fitted" in notes["ensemble_every_member"]
+    rows = [r for r in modern.rows if r.section == "submissions"]
+    assert {r.item: r.value for r in rows}["ensemble_every_member_test"] == 0
+
+
 def test_unmeasured_gpu_kind_is_said_not_guessed():
     plan = planning.run(args("--configfile", str(STUDY), "--gpu", "a100"))
     rows = [r for r in plan.rows if r.section == "training"]
@@ -182,7 +209,7 @@ def test_plan_against_the_ci_run(local_ci_run):
     assert planned == {k: v for k, v in stats.items() if k != "total"}
     assert plan.jobs["total"] - len(before) == stats["total"]
     assert plan.jobs["preprocess_submissions"] == counted["submissions"]
-    # each ensemble's fit and application: one group job, one per ensemble
+    # a training set's fits and their application: one group job
     assert counted["ensemble_submissions"] == plan.jobs["ensemble_submissions"]
     assert plan.jobs["ensemble_submissions"] == plan.jobs["ensemble"] > 0
     # the batch jobs the run ran

@@ -249,10 +249,10 @@ def test_preprocessing_batches_are_submitted_twenty_per_job(
     assert len(groups) == math.ceil(n_batches / 20)
 
 
-def test_each_ensembles_fit_and_application_are_one_submission(slurm_dry_run):
-    """Group `ensemble`: every group job holds one ensemble's fit (rule
-    ensemble) and its application (ensemble_test), the same wildcards; no
-    fit or application is submitted on its own."""
+def test_a_training_sets_fits_and_application_are_one_submission(slurm_dry_run):
+    """Group `ensemble`: every group job holds one training set's fits (rule
+    ensemble, every ensemble) and their application (ensemble_test), the
+    same wildcards; no fit or application is submitted on its own."""
     jobs = planned_jobs(slurm_dry_run)
     rules = {"ensemble", "ensemble_test"}
     assert all(j["group_name"] == "ensemble" for j in jobs if j["rule"] in rules)
@@ -265,6 +265,7 @@ def test_each_ensembles_fit_and_application_are_one_submission(slurm_dry_run):
     for members in by_group.values():
         assert sorted(j["rule"] for j in members) == sorted(rules), members
         assert len({j["wildcards"] for j in members}) == 1, members
+    assert {j["wildcards"] for j in fits} == {"train_set=pooled"}
 
 
 def test_runtime_grows_with_each_attempt():

@@ -52,7 +52,7 @@ from typing import Any
 
 from ..defaults import DEFAULTS
 from ..errors import InputError
-from ..layout import EYE_SEQUENCE_MODELS, SPLITS, ensembles_for
+from ..layout import EYE_SEQUENCE_MODELS, MEMBER_ENSEMBLES, SPLITS, ensembles_for
 from ..members import draws_synthesis_sheet, enabled_members
 from ..protocols import POOLED, target_sets, train_sets
 
@@ -380,12 +380,15 @@ def job_counts(
 ) -> dict[str, int]:
     """Jobs per rule of a whole run (as a dry run of an empty results/ lists
     them) and ``submissions``: SLURM jobs, preprocessing batches grouped
-    ``profile['group']`` to one, each ensemble's fit and application
-    (``ensemble``, ``ensemble_test``) one, local rules none."""
+    ``profile['group']`` to one, a training set's ensemble fits and their
+    application (``ensemble``, ``ensemble_test``) one, local rules none."""
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
     tsets, targets = train_sets(protocol, names), target_sets(protocol, names)
-    n_ens = len(ensembles_for(config["ensemble"]["calibration"], models))
+    names_ens = ensembles_for(config["ensemble"]["calibration"], models)
+    # one job fits each family of ensembles per training set, one applies
+    # them (rules/evaluate.smk): the study's, and those over every member
+    every_member = any(n in MEMBER_ENSEMBLES for n in names_ens)
     vpj = config["preprocess"]["videos_per_job"]
     batches = sum(
         max(1, math.ceil(round(d.split_videos.get(s, 0)) / vpj))
@@ -404,8 +407,10 @@ def job_counts(
         "train": t * m,
         "predict": t * m,
         "evaluate_model": t * len(targets) * m,
-        "ensemble": t * n_ens,
-        "ensemble_test": t * n_ens,
+        "ensemble": t,
+        "ensemble_test": t,
+        "ensemble_every_member": t * every_member,
+        "ensemble_every_member_test": t * every_member,
         "synthesis_sheet": int(draws_synthesis_sheet(config, models)),
     }
     if protocol == POOLED:
@@ -418,11 +423,11 @@ def job_counts(
     groups = math.ceil(batches / max(1, profile["group"]))
     local = sum(jobs.get(r, 0) for r in LOCAL_RULES)
     jobs["preprocess_submissions"] = groups
-    # each ensemble's fit and application: one group job (rules/evaluate.smk)
-    jobs["ensemble_submissions"] = jobs.get("ensemble", 0)
-    jobs["submissions"] = (
-        jobs["total"] - local - batches + groups - jobs.get("ensemble_test", 0)
-    )
+    # a training set's fits and their application: one group job
+    # (rules/evaluate.smk)
+    applied = jobs.get("ensemble_test", 0) + jobs.get("ensemble_every_member_test", 0)
+    jobs["ensemble_submissions"] = applied
+    jobs["submissions"] = jobs["total"] - local - batches + groups - applied
     return jobs
 
 
@@ -705,14 +710,26 @@ def make_plan(
                 f"group jobs of {profile['group']} batches of "
                 f"{pre['videos_per_job']} videos"
             )
-        elif rule == "ensemble":
-            note = "group jobs: each with its ensemble_test"
-        elif rule == "ensemble_test":
-            subs, note = 0, "in its fit's group job (ensemble)"
+        elif rule in ("ensemble", "ensemble_every_member"):
+            names = ensembles_for(config["ensemble"]["calibration"], models)
+            every = rule == "ensemble_every_member"
+            n_ens = sum((n in MEMBER_ENSEMBLES) == every for n in names)
+            note = f"group jobs: {n_ens} ensembles fitted and applied ({rule}_test)"
+        elif rule in ("ensemble_test", "ensemble_every_member_test"):
+            subs = 0
+            note = f"in its fits' group job ({rule.removesuffix('_test')})"
         elif rule in LOCAL_RULES:
             subs, note = 0, "local"
         rows.append(
-            Row("submissions", rule, f"{n} jobs", "", subs, "submissions", note)
+            Row(
+                "submissions",
+                rule,
+                f"{n} job" + "s" * (n != 1),
+                "",
+                subs,
+                "submissions",
+                note,
+            )
         )
     rows.append(
         Row(

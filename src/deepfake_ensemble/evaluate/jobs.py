@@ -1,8 +1,8 @@
 """Rules of ``rules/evaluate.smk`` (environment ``envs/ensemble.yaml``).
 
-``ensemble`` fits one ensemble on the validation predictions of one training
-set and reads nothing of any test split; ``ensemble_test`` applies that fit,
-as written, to every test set.
+``ensemble`` fits every ensemble on the validation predictions of one
+training set and reads nothing of any test split; ``ensemble_test`` applies
+those fits, as written, to every test set.
 """
 
 from __future__ import annotations
@@ -127,24 +127,29 @@ def evaluate_model(
 
 
 def ensemble(
-    name: str,
+    members: Mapping[str, Sequence[str]],
     val_csvs: Mapping[str, PathLike],
     size_jsons: Mapping[str, PathLike],
-    out_dir: PathLike,
+    out_dirs: Mapping[str, PathLike],
     cfg: Mapping[str, Any],
     val_split: PathLike,
     evaluation: Mapping[str, Any] | None = None,
     train_datasets: Sequence[str] | None = None,
 ) -> None:
-    """Fit ensemble ``name`` on validation predictions (``val_csvs``: model ->
-    its predictions on the training set's val split); its fit's files
-    (``layout.ENSEMBLE_FIT_FILES``) go to ``out_dir``.
+    """Fit every ensemble of one training set on its validation predictions.
+
+    ``members``: ensemble -> the models it chooses from; ``val_csvs``: model
+    -> its predictions on the training set's val split (every model that
+    some ensemble chooses from); ``out_dirs``: ensemble -> the folder of its
+    fit's files (``layout.ENSEMBLE_FIT_FILES``).
 
     Members are chosen on each model's validation metrics over the whole val
     split of ``train_datasets`` (every video counts, under the no-face policy
     of ``evaluation``) and on their checkpoint sizes (``size_jsons``); the
     split list gives the validation videos' groups (the folds of the
-    cross-fitting).
+    cross-fitting). Each fit reads its own members' predictions only and
+    draws from its own seeded generator, so a fit does not depend on which
+    other ensembles the job fits.
     """
     ev = evaluation_config(evaluation)
     split = in_datasets(read_split_videos(val_split), train_datasets, str(val_split))
@@ -156,83 +161,89 @@ def ensemble(
         m: evaluate_on_split(df, None, split, ev, source=str(val_csvs[m]))[0]
         for m, df in val_preds.items()
     }
-    result = build_ensemble(
-        name,
-        val_preds=val_preds,
-        test_preds=None,
-        val_metrics=val_metrics,
-        model_sizes={m: read_json(p) for m, p in size_jsons.items()},
-        cfg=dict(cfg),
-        val_groups=split.set_index("video_id")["group"].to_dict(),
-    )
-    write_ensemble_fit(result, out_dir)
-    log.info(
-        "%s: members %s (%s); validation scores %s",
-        name,
-        result["members"],
-        result["reason"],
-        result["val_fit"],
-    )
+    sizes = {m: read_json(p) for m, p in size_jsons.items()}
+    groups = split.set_index("video_id")["group"].to_dict()
+    for name, models in members.items():
+        result = build_ensemble(
+            name,
+            val_preds={m: val_preds[m] for m in models},
+            test_preds=None,
+            val_metrics={m: val_metrics[m] for m in models},
+            model_sizes={m: sizes[m] for m in models},
+            cfg=dict(cfg),
+            val_groups=groups,
+        )
+        write_ensemble_fit(result, out_dirs[name])
+        log.info(
+            "%s: members %s (%s); validation scores %s",
+            name,
+            result["members"],
+            result["reason"],
+            result["val_fit"],
+        )
 
 
 def ensemble_test(
-    fit_files: Mapping[str, PathLike],
+    fit_files: Mapping[str, Mapping[str, PathLike]],
     test_csvs: Mapping[str, PathLike],
-    out_dirs: Mapping[str, PathLike],
+    out_dirs: Mapping[str, Mapping[str, PathLike]],
     test_sets: Mapping[str, Sequence[str] | None],
     val_split: PathLike,
     test_split: PathLike,
     evaluation: Mapping[str, Any] | None = None,
     train_datasets: Sequence[str] | None = None,
 ) -> None:
-    """Apply a fitted ensemble to every test set.
+    """Apply every fitted ensemble of one training set to every test set.
 
-    ``fit_files``: the fit's ``members, weights, val_frames, val_videos``
-    (rule ``ensemble``); ``test_csvs``: model -> its test predictions (every
-    dataset's test videos); ``test_sets``: test set -> its datasets
-    (``None``: all), ``out_dirs``: test set -> the folder of its files
-    (``layout.ENSEMBLE_TEST_FILES``). The metrics cover the whole test split
-    of the test set's datasets; the threshold is chosen on the fit's
-    validation scores (the val split of ``train_datasets``).
+    ``fit_files``: ensemble -> its fit's ``members, weights, val_frames,
+    val_videos`` (rule ``ensemble``); ``test_csvs``: model -> its test
+    predictions (every dataset's test videos); ``test_sets``: test set ->
+    its datasets (``None``: all), ``out_dirs``: ensemble -> test set -> the
+    folder of its files (``layout.ENSEMBLE_TEST_FILES``). The metrics cover
+    the whole test split of the test set's datasets; the threshold is chosen
+    on the fit's validation scores (the val split of ``train_datasets``).
     """
-    fit = read_ensemble_fit(
-        fit_files["members"],
-        fit_files["weights"],
-        fit_files["val_frames"],
-        fit_files["val_videos"],
-    )
-    test_all = load_predictions({m: test_csvs[m] for m in fit["members"]})
+    fits = {
+        name: read_ensemble_fit(
+            files["members"], files["weights"], files["val_frames"], files["val_videos"]
+        )
+        for name, files in fit_files.items()
+    }
+    chosen = {m for fit in fits.values() for m in fit["members"]}
+    test_all = load_predictions({m: p for m, p in test_csvs.items() if m in chosen})
     val_list = in_datasets(read_split_videos(val_split), train_datasets, str(val_split))
     test_list = read_split_videos(test_split)
-    for target, datasets in test_sets.items():
-        applied = apply_ensemble(
-            fit, {m: in_datasets(df, datasets) for m, df in test_all.items()}
-        )
-        result = {
-            **fit,
-            "test_frames": applied["test_frames"],
-            "test_videos": applied["test_videos"],
-            "alignment": {
-                "val": fit["alignment"].get("val"),
-                "test": applied["alignment"],
-            },
-        }
-        metrics = write_ensemble_test(
-            result,
-            out_dirs[target],
-            splits={
-                "val": val_list,
-                "test": in_datasets(test_list, datasets, str(test_split)),
-            },
-            evaluation=evaluation,
-        )
-        log.info(
-            "%s on %s: video AUC %s (%d videos)",
-            fit["name"],
-            target,
-            metrics["video_auc"],
-            metrics["n_videos"],
-        )
+    for name, fit in fits.items():
+        for target, datasets in test_sets.items():
+            applied = apply_ensemble(
+                fit,
+                {m: in_datasets(test_all[m], datasets) for m in fit["members"]},
+            )
+            result = {
+                **fit,
+                "test_frames": applied["test_frames"],
+                "test_videos": applied["test_videos"],
+                "alignment": {
+                    "val": fit["alignment"].get("val"),
+                    "test": applied["alignment"],
+                },
+            }
+            metrics = write_ensemble_test(
+                result,
+                out_dirs[name][target],
+                splits={
+                    "val": val_list,
+                    "test": in_datasets(test_list, datasets, str(test_split)),
+                },
+                evaluation=evaluation,
+            )
+            log.info(
+                "%s on %s: video AUC %s (%d videos)",
+                name,
+                target,
+                metrics["video_auc"],
+                metrics["n_videos"],
+            )
 
 
 def _read_ensemble(files: Mapping[str, PathLike]) -> dict[str, Any]:
