@@ -1,6 +1,7 @@
 # Metrics of each single detector in each cell of the matrix (training set,
 # test set): on the test set's split lists and on its training set's
-# validation split (every video of a split counts, with its group).
+# validation split (every video of a split counts, with its group); one job
+# per detector and training set covers every test set.
 
 
 rule evaluate_model:
@@ -12,25 +13,28 @@ rule evaluate_model:
         val_split="results/splits/val.csv",
         test_split="results/splits/test.csv",
     output:
-        metrics=metrics_file("{train_set}", "{target}", "{model}"),
-        roc=report(
-            "results/metrics/{train_set}/{target}/{model}_roc.png",
-            caption="../report/roc_model.rst",
-            category="2. Single models",
-            subcategory="{model}",
-            labels={
-                "model": "{model}",
-                "figure": "ROC curve (trained on {train_set}, tested on {target})",
-            },
-        ),
+        metrics=[metrics_file("{train_set}", t, "{model}") for t in TEST_SETS],
+        roc=[
+            report(
+                f"results/metrics/{{train_set}}/{t}/{{model}}_roc.png",
+                caption="../report/roc_model.rst",
+                category="2. Single models",
+                subcategory="{model}",
+                labels={
+                    "model": "{model}",
+                    "figure": f"ROC curve (trained on {{train_set}}, tested on {t})",
+                },
+            )
+            for t in TEST_SETS
+        ],
     log:
-        f"{LOGS}/evaluate_model/{{train_set}}/{{target}}/{{model}}.log",
+        f"{LOGS}/evaluate_model/{{train_set}}/{{model}}.log",
     conda:
         "../envs/ensemble.yaml"
     params:
         evaluation=EVALUATION,
         train_datasets=lambda wildcards: TRAIN_SETS[wildcards.train_set],
-        test_datasets=lambda wildcards: TEST_SETS[wildcards.target],
+        test_sets=TEST_SETS,
     script:
         "../scripts/evaluate/evaluate_model.py"
 

@@ -219,13 +219,14 @@ def ensemble_rules(run: Path, out: Path, cfg: dict) -> None:
         val_csv=res / "predictions/pooled/capsule/val.csv",
         test_csv=res / "predictions/pooled/capsule/test.csv",
         size_json=res / "models/pooled/capsule/size.json",
-        out_json=out / "metrics/capsule.json",
-        out_roc=out / "metrics/capsule_roc.png",
+        out_jsons={"pooled": out / "metrics/capsule.json"},
+        out_rocs={"pooled": out / "metrics/capsule_roc.png"},
         val_split=res / "splits/val.csv",
         test_split=res / "splits/test.csv",
         evaluation=cfg["evaluation"],
         train_datasets=datasets,
-        test_datasets=datasets,
+        test_sets=sets,
+        train_set="pooled",
     )
     evaluate.ensemble(
         members={"all_stacked": MODEL_NAMES},

@@ -179,14 +179,18 @@ def test_dag_trains_each_pair_once_and_never_reads_a_target_test_split(
             assert not [f for f in files if is_test_file(target, f)]
             if job["rule"] == "train":
                 model = job["wildcards"]["model"]
+                # one evaluation job per training set and model, every target
                 evaluation = [
                     j
                     for j in jobs
                     if j["rule"] == "evaluate_model"
-                    and j["wildcards"]
-                    == {"train_set": t, "target": target, "model": model}
+                    and j["wildcards"] == {"train_set": t, "model": model}
                 ]
                 assert len(evaluation) == 1
+                assert (
+                    f"results/metrics/{t}/{target}/{model}.json"
+                    in (evaluation[0]["output"])
+                )
                 assert job in ancestors(jobs, evaluation[0])
                 n_out_of_domain += 1
                 assert f"results/shards/{target}/test" in {

@@ -384,7 +384,7 @@ def job_counts(
     application (``ensemble``, ``ensemble_test``) one, local rules none."""
     names = [d.name for d in datasets]
     protocol = config["evaluation"]["protocol"]
-    tsets, targets = train_sets(protocol, names), target_sets(protocol, names)
+    tsets = train_sets(protocol, names)
     names_ens = ensembles_for(config["ensemble"]["calibration"], models)
     # one job fits each family of ensembles per training set, one applies
     # them (rules/evaluate.smk): the study's, and those over every member
@@ -406,7 +406,8 @@ def job_counts(
         "fetch_weights_file": weights,
         "train": t * m,
         "predict": t * m,
-        "evaluate_model": t * len(targets) * m,
+        # one job per training set and member covers every test set
+        "evaluate_model": t * m,
         "ensemble": t,
         "ensemble_test": t,
         "ensemble_every_member": t * every_member,

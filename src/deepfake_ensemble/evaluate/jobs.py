@@ -50,80 +50,90 @@ def evaluate_model(
     val_csv: PathLike,
     test_csv: PathLike,
     size_json: PathLike,
-    out_json: PathLike,
-    out_roc: PathLike,
+    out_jsons: Mapping[str, PathLike],
+    out_rocs: Mapping[str, PathLike],
     val_split: PathLike | None = None,
     test_split: PathLike | None = None,
     evaluation: Mapping[str, Any] | None = None,
     train_datasets: Sequence[str] | None = None,
-    test_datasets: Sequence[str] | None = None,
-    cell: str | None = None,
+    test_sets: Mapping[str, Sequence[str] | None] | None = None,
+    train_set: str | None = None,
 ) -> None:
-    """Metrics of one detector on test and val, its size and its ROC curve.
+    """Metrics of one detector on validation and on each test set, its size
+    and its ROC curve on each test set.
 
-    With the split lists (``results/splits/{val,test}.csv``) every video of
-    the split counts, under the no-face policy of ``evaluation``; ``test``
-    also holds the test metrics at the threshold chosen on validation.
+    ``test_sets``: test set -> its datasets (``None``: every dataset; no
+    mapping: one test set, ``pooled``, of every dataset); ``out_jsons`` and
+    ``out_rocs``: test set -> its metrics file and its figure. With the split
+    lists (``results/splits/{val,test}.csv``) every video of the split
+    counts, under the no-face policy of ``evaluation``; each test set's
+    metrics also hold those at the threshold chosen on validation.
 
     ``train_datasets``: the datasets the detector was trained on (validation
-    covers their val split only); ``test_datasets``: those of the test set
-    (``deepfake_ensemble.protocols``); ``None``: every dataset. ``cell``
-    names the (training set, test set) pair in the figure's title.
+    covers their val split only; ``None``: every dataset); ``train_set``
+    names its training set in the figures' titles.
     """
     cfg = evaluation_config(evaluation)
-    keep = {"val": train_datasets, "test": test_datasets}
-    splits = {
-        name: in_datasets(read_split_videos(path), keep[name], str(path))
-        if path is not None
-        else None
-        for name, path in (("val", val_split), ("test", test_split))
-    }
-    test, test_table = evaluate_on_split(
-        in_datasets(read_predictions(test_csv), test_datasets),
-        None,
-        splits["test"],
-        cfg,
-        source=str(test_csv),
+    if test_sets is None:
+        test_sets = {POOLED: None}
+    val_list, test_list = (
+        None if path is None else read_split_videos(path)
+        for path in (val_split, test_split)
     )
     val, val_table = evaluate_on_split(
         in_datasets(read_predictions(val_csv), train_datasets),
         None,
-        splits["val"],
+        None
+        if val_list is None
+        else in_datasets(val_list, train_datasets, str(val_split)),
         cfg,
         source=str(val_csv),
     )
-    test["at_val_threshold"] = threshold_report(
-        val_table, test_table, cfg["threshold_rule"]
-    )
-    metrics = {
-        "model": model,
-        "test": test,
-        "val": val,
-        "size": read_json(size_json),
-        "evaluation": cfg,
-    }
-    if train_datasets is not None or test_datasets is not None:
-        metrics["train_datasets"] = (
-            None if train_datasets is None else list(train_datasets)
+    size = read_json(size_json)
+    predictions = read_predictions(test_csv)
+    for target, datasets in test_sets.items():
+        test, test_table = evaluate_on_split(
+            in_datasets(predictions, datasets),
+            None,
+            None
+            if test_list is None
+            else in_datasets(test_list, datasets, str(test_split)),
+            cfg,
+            source=str(test_csv),
         )
-        metrics["test_datasets"] = (
-            None if test_datasets is None else list(test_datasets)
+        test["at_val_threshold"] = threshold_report(
+            val_table, test_table, cfg["threshold_rule"]
         )
-    write_json(metrics, out_json)
-    plot_roc(
-        {model: test_table[["video_id", "label", "score"]]},
-        out_roc,
-        level="video",
-        title=f"{model}: video-level ROC on test" + (f" ({cell})" if cell else ""),
-    )
-    log.info(
-        "%s: test frame AUC %s, video AUC %s, %d test video(s) without a face (%s)",
-        model,
-        test["frame_auc"],
-        test["video_auc"],
-        test["n_no_face"],
-        cfg["no_face"],
-    )
+        metrics = {
+            "model": model,
+            "test": test,
+            "val": val,
+            "size": size,
+            "evaluation": cfg,
+        }
+        if train_datasets is not None or datasets is not None:
+            metrics["train_datasets"] = (
+                None if train_datasets is None else list(train_datasets)
+            )
+            metrics["test_datasets"] = None if datasets is None else list(datasets)
+        write_json(metrics, out_jsons[target])
+        cell = f" (trained on {train_set}, tested on {target})" if train_set else ""
+        plot_roc(
+            {model: test_table[["video_id", "label", "score"]]},
+            out_rocs[target],
+            level="video",
+            title=f"{model}: video-level ROC on test{cell}",
+        )
+        log.info(
+            "%s on %s: test frame AUC %s, video AUC %s, "
+            "%d test video(s) without a face (%s)",
+            model,
+            target,
+            test["frame_auc"],
+            test["video_auc"],
+            test["n_no_face"],
+            cfg["no_face"],
+        )
 
 
 def ensemble(
