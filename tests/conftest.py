@@ -227,16 +227,24 @@ def cluster():
         assert _cluster_answers(), "tools/slurm/cluster.sh start left no usable node"
 
 
-#: modules that take minutes, started first when pytest-xdist runs the suite
-#: in two processes (`make test`), so that no long one is left to the end
+#: the modules that take longest, started first and longest first when
+#: pytest-xdist runs the suite in several processes (`make test`), so that the
+#: last modules to start are short ones and the processes end together
+#: (the order of benchmarks/suite_time.py's module table: wall seconds)
 SLOW_FIRST = (
     "test_slurm",
     "test_cross_dataset",
     "test_members",
     "test_slurm_resume",
     "test_slurm_score",
+    "test_score",
+    "test_robustness",
     "test_fetch_weights",
     "test_envs",
+    "test_workflow",
+    "test_numerics",
+    "test_train",
+    "test_demo",
 )
 
 
