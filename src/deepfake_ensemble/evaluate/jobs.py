@@ -80,26 +80,26 @@ def evaluate_model(
         None if path is None else read_split_videos(path)
         for path in (val_split, test_split)
     )
-    val, val_table = evaluate_on_split(
-        in_datasets(read_predictions(val_csv), train_datasets),
-        None,
-        None
-        if val_list is None
-        else in_datasets(val_list, train_datasets, str(val_split)),
-        cfg,
-        source=str(val_csv),
+
+    def scored(predictions, videos, videos_path, datasets, source):
+        """Metrics and video table of the predictions of ``datasets`` over
+        the split list of those datasets (``videos``; ``None``: no list)."""
+        return evaluate_on_split(
+            in_datasets(predictions, datasets),
+            None,
+            None if videos is None else in_datasets(videos, datasets, str(videos_path)),
+            cfg,
+            source=str(source),
+        )
+
+    val, val_table = scored(
+        read_predictions(val_csv), val_list, val_split, train_datasets, val_csv
     )
     size = read_json(size_json)
     predictions = read_predictions(test_csv)
     for target, datasets in test_sets.items():
-        test, test_table = evaluate_on_split(
-            in_datasets(predictions, datasets),
-            None,
-            None
-            if test_list is None
-            else in_datasets(test_list, datasets, str(test_split)),
-            cfg,
-            source=str(test_csv),
+        test, test_table = scored(
+            predictions, test_list, test_split, datasets, test_csv
         )
         test["at_val_threshold"] = threshold_report(
             val_table, test_table, cfg["threshold_rule"]
